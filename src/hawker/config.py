@@ -1,0 +1,51 @@
+"""Settings: the one place that reads the environment (HAWKER_*)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAWKER_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="The address viewers use, for links and origin checks."
+    )
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(
+        None, description="sqlite:///path or postgresql://...; default: SQLite in data_dir."
+    )
+    redis_url: str | None = Field(None, description="redis://...; default: in-process bus.")
+
+    session_days: int = 30
+    secure_cookies: bool = False
+
+    chat_max_length: int = 300
+    chat_rate_per_s: float = 1.0
+    chat_burst: int = 5
+    recent_chat: int = 50
+    default_mute_seconds: int = 300
+    max_ws_frame_bytes: int = 16 * 1024
+    like_flush_s: float = 1.0
+    viewers_flush_s: float = 1.0
+    hub_tick_s: float = 0.05
+    max_upload_bytes: int = 5 * 1024 * 1024
+
+    # Test harness only: services the tests need must be there (CI sets it).
+    require_services: bool = False
+    test_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    test_redis_url: str = "redis://127.0.0.1:6379/0"
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hawker.db'}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"

@@ -1,0 +1,146 @@
+"""Who may do what. Pure rules over facts the services load; no I/O here.
+
+Roles are not one column: a person can host one show, moderate another and work for a
+brand. `Actor` carries what a request's user is; `ShowFacts` what a show's staff are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hawker.domain.errors import Forbidden, NotSignedIn
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    HOST = "host"
+    MODERATOR = "moderator"
+    MERCHANT = "merchant"
+    AGENCY = "agency"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    SHOW_WATCH = "show.watch"
+    CHAT_SEND = "chat.send"
+    LIKE = "like"
+    SHOW_CREATE = "show.create"
+    SHOW_MANAGE = "show.manage"  # edit, go live, end, stream key, moderators, shelf
+    SHELF_PIN = "shelf.pin"
+    CHAT_MODERATE = "chat.moderate"  # hide, mute, ban, slow mode, banned words
+    SHOW_REQUESTS = "show.requests"  # see request counts, the whole chat
+    BRAND_CREATE = "brand.create"
+    CATALOG_EDIT = "catalog.edit"
+    AGENCY_CREATE = "agency.create"
+    AGENCY_MANAGE = "agency.manage"
+    ROLES_GRANT = "roles.grant"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: int | None
+    is_admin: bool = False
+    is_host: bool = False
+    brand_ids: frozenset[int] = field(default_factory=frozenset)
+    agency_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def signed_in(self) -> bool:
+        return self.user_id is not None
+
+
+ANONYMOUS = Actor(user_id=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ShowFacts:
+    host_id: int
+    moderator_ids: frozenset[int] = field(default_factory=frozenset)
+    host_agency_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+def roles_in_show(actor: Actor, show: ShowFacts) -> set[Role]:
+    roles: set[Role] = set()
+    if actor.user_id is None:
+        return roles
+    roles.add(Role.VIEWER)
+    if actor.is_admin:
+        roles.add(Role.ADMIN)
+    if actor.user_id == show.host_id:
+        roles.add(Role.HOST)
+    if actor.user_id in show.moderator_ids:
+        roles.add(Role.MODERATOR)
+    if actor.agency_ids & show.host_agency_ids:
+        # An agency producer runs the show beside the host it signed.
+        roles.add(Role.AGENCY)
+    return roles
+
+
+_SHOW_RULES: dict[Action, frozenset[Role]] = {
+    Action.CHAT_SEND: frozenset({Role.VIEWER}),
+    Action.LIKE: frozenset({Role.VIEWER}),
+    Action.SHOW_MANAGE: frozenset({Role.HOST, Role.AGENCY, Role.ADMIN}),
+    Action.SHELF_PIN: frozenset({Role.HOST, Role.MODERATOR, Role.AGENCY, Role.ADMIN}),
+    Action.CHAT_MODERATE: frozenset({Role.HOST, Role.MODERATOR, Role.AGENCY, Role.ADMIN}),
+    Action.SHOW_REQUESTS: frozenset({Role.HOST, Role.MODERATOR, Role.AGENCY, Role.ADMIN}),
+}
+
+
+def may_in_show(actor: Actor, action: Action, show: ShowFacts) -> bool:
+    if action is Action.SHOW_WATCH:
+        return True
+    allowed = _SHOW_RULES.get(action)
+    if allowed is None:
+        raise ValueError(f"{action} is not a show action")
+    return bool(roles_in_show(actor, show) & allowed)
+
+
+def check_in_show(actor: Actor, action: Action, show: ShowFacts) -> None:
+    if may_in_show(actor, action, show):
+        return
+    if not actor.signed_in:
+        raise NotSignedIn("sign in first")
+    raise Forbidden(f"you may not do {action.value} in this show")
+
+
+def is_staff(actor: Actor, show: ShowFacts) -> bool:
+    return may_in_show(actor, Action.SHOW_REQUESTS, show)
+
+
+def check_signed_in(actor: Actor) -> int:
+    if actor.user_id is None:
+        raise NotSignedIn("sign in first")
+    return actor.user_id
+
+
+def check_may_create_show(actor: Actor, host_id: int, host_agency_ids: frozenset[int]) -> None:
+    """A host schedules its own shows; its agency's staff and admins may book it too."""
+    check_signed_in(actor)
+    if actor.is_admin:
+        return
+    if actor.user_id == host_id and actor.is_host:
+        return
+    if actor.agency_ids & host_agency_ids:
+        return
+    raise Forbidden("only the host, its agency or an admin may schedule a show for this host")
+
+
+def check_brand_staff(actor: Actor, brand_id: int) -> None:
+    check_signed_in(actor)
+    if actor.is_admin or brand_id in actor.brand_ids:
+        return
+    raise Forbidden("only this brand's staff may change its catalog")
+
+
+def check_agency_staff(actor: Actor, agency_id: int) -> None:
+    check_signed_in(actor)
+    if actor.is_admin or agency_id in actor.agency_ids:
+        return
+    raise Forbidden("only this agency's staff may do that")
+
+
+def check_admin(actor: Actor) -> None:
+    check_signed_in(actor)
+    if not actor.is_admin:
+        raise Forbidden("only an admin may do that")

@@ -1,0 +1,74 @@
+"""The event bus: publish a show's events once, deliver them to every process's room hub.
+
+A backend is picked by URL: `memory://` (one process) or `redis://` (any number).
+The bus assigns `seq` so that it is per show and global, whatever process publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hawker.live.events import EPHEMERAL, Event, now_ms
+
+Handler = Callable[[Event], None]
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event: ...
+    async def current_seq(self, show_id: int) -> int: ...
+    async def subscribe(self, show_id: int, handler: Handler) -> None: ...
+    async def unsubscribe(self, show_id: int, handler: Handler) -> None: ...
+
+
+class MemoryBus:
+    """In-process: publish calls the handlers in order, so seq order is delivery order."""
+
+    def __init__(self) -> None:
+        self._seq: dict[int, int] = defaultdict(int)
+        self._handlers: dict[int, list[Handler]] = defaultdict(list)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._handlers.clear()
+
+    async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event:
+        if type_ not in EPHEMERAL:
+            self._seq[show_id] += 1
+        event = Event(type_, self._seq[show_id], now_ms(), data, show_id)
+        for handler in list(self._handlers.get(show_id, ())):
+            handler(event)
+        return event
+
+    async def current_seq(self, show_id: int) -> int:
+        return self._seq[show_id]
+
+    async def subscribe(self, show_id: int, handler: Handler) -> None:
+        self._handlers[show_id].append(handler)
+
+    async def unsubscribe(self, show_id: int, handler: Handler) -> None:
+        handlers = self._handlers.get(show_id)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+            if not handlers:
+                del self._handlers[show_id]
+
+
+def make_bus(redis_url: str | None) -> Bus:
+    if redis_url:
+        from hawker.live.redis_bus import RedisBus
+
+        return RedisBus(redis_url)
+    return MemoryBus()
+
+
+async def drain(loop_tasks: list[asyncio.Task[Any]]) -> None:
+    for task in loop_tasks:
+        task.cancel()
+    await asyncio.gather(*loop_tasks, return_exceptions=True)

@@ -1,0 +1,189 @@
+"""Accounts: sign up, sign in, sessions (cookie + CSRF for pages, bearer tokens for the API)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hawker.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from hawker.domain.roles import Actor, check_admin
+from hawker.services.context import Context
+from hawker.store.tables import AgencyMember, BrandMember, Session, User
+
+_hasher = PasswordHasher()
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+COOKIE = "hawker_session"
+
+
+class BadCredentials(DomainError):
+    code = "bad_credentials"
+    status = 401
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    token: str
+    csrf_token: str
+    user: User
+    expires_at: datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_signup(email: str, password: str, display_name: str) -> tuple[str, str]:
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise InvalidInput("that is not an email address", code="invalid_email")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="weak_password"
+        )
+    name = " ".join(display_name.split())
+    if not 1 <= len(name) <= 60:
+        raise InvalidInput("a display name has 1 to 60 characters", code="invalid_name")
+    return email, name
+
+
+async def do_signup(
+    ctx: Context,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    host: bool = False,
+    city: str | None = None,
+    admin: bool = False,
+) -> User:
+    email, name = check_signup(email, password, display_name)
+    async with ctx.db.session() as s:
+        if await s.scalar(select(User.id).where(User.email == email)) is not None:
+            raise Conflict("an account with that email exists; sign in instead", code="email_taken")
+        user = User(
+            email=email,
+            display_name=name,
+            password_hash=_hasher.hash(password),
+            city=(city or "").strip()[:80] or None,
+            is_host=host,
+            is_admin=admin,
+            created_at=utcnow(),
+        )
+        s.add(user)
+        await s.commit()
+        return user
+
+
+async def do_signin(ctx: Context, *, email: str, password: str, kind: str) -> SignIn:
+    async with ctx.db.session() as s:
+        user = await s.scalar(select(User).where(User.email == email.strip().lower()))
+        try:
+            if user is None:
+                raise VerificationError
+            _hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError) as exc:
+            raise BadCredentials("wrong email or password") from exc
+        return await _open_session(ctx, s, user, kind)
+
+
+async def _open_session(ctx: Context, s: AsyncSession, user: User, kind: str) -> SignIn:
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    now = utcnow()
+    expires = now + timedelta(days=ctx.settings.session_days)
+    s.add(
+        Session(
+            token_hash=_hash_token(token), user_id=user.id, kind=kind, csrf_token=csrf,
+            created_at=now, expires_at=expires,
+        )
+    )
+    await s.commit()
+    return SignIn(token, csrf, user, expires)
+
+
+async def do_signout(ctx: Context, token: str) -> None:
+    async with ctx.db.session() as s:
+        await s.execute(delete(Session).where(Session.token_hash == _hash_token(token)))
+        await s.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    actor: Actor
+    user: User
+    kind: str
+    csrf_token: str
+
+
+async def access_session(ctx: Context, token: str) -> Authenticated | None:
+    """The signed-in user behind a cookie or bearer token, with its roles, or None."""
+    async with ctx.db.session() as s:
+        row = (
+            await s.execute(
+                select(Session, User)
+                .join(User, User.id == Session.user_id)
+                .where(Session.token_hash == _hash_token(token))
+            )
+        ).first()
+        if row is None:
+            return None
+        session, user = row
+        if _aware(session.expires_at) <= utcnow():
+            return None
+        return Authenticated(await load_actor(s, user), user, session.kind, session.csrf_token)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything Hawker writes is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def load_actor(s: AsyncSession, user: User) -> Actor:
+    brand_ids = (await s.scalars(select(BrandMember.brand_id).where(BrandMember.user_id == user.id))).all()
+    agency_ids = (
+        await s.scalars(select(AgencyMember.agency_id).where(AgencyMember.user_id == user.id))
+    ).all()
+    return Actor(
+        user_id=user.id,
+        is_admin=user.is_admin,
+        is_host=user.is_host,
+        brand_ids=frozenset(brand_ids),
+        agency_ids=frozenset(agency_ids),
+    )
+
+
+async def do_grant_roles(
+    ctx: Context, actor: Actor, user_id: int, *, host: bool | None, admin: bool | None
+) -> User:
+    check_admin(actor)
+    async with ctx.db.session() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id}", code="user_not_found")
+        if host is not None:
+            user.is_host = host
+        if admin is not None:
+            user.is_admin = admin
+        await s.commit()
+        return user
+
+
+def user_json(user: User, *, private: bool = False) -> dict[str, object]:
+    out: dict[str, object] = {"id": user.id, "display_name": user.display_name, "is_host": user.is_host}
+    if private:
+        out.update(email=user.email, is_admin=user.is_admin, city=user.city)
+    return out

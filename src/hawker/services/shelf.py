@@ -1,0 +1,224 @@
+"""The shelf: add, reorder, reprice and remove listings; pin and unpin.
+
+Listing numbers are positions 1..N (domain/shelf.py). Positions are rewritten in one
+transaction under the show's row lock, so two producers reordering at once cannot
+leave two listings with one number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hawker.domain import shelf as rules
+from hawker.domain.errors import Conflict, InvalidInput, NotFound
+from hawker.domain.money import Money
+from hawker.domain.roles import Action, Actor
+from hawker.live import events
+from hawker.services.accounts import utcnow
+from hawker.services.catalog import access_product, products_json
+from hawker.services.context import Context
+from hawker.services.shows import ENDED, access_show_for
+from hawker.store.tables import ChatMessage, Listing, Show, Variant
+
+
+async def _listings(s: AsyncSession, show_id: int) -> list[Listing]:
+    return list(
+        (await s.scalars(select(Listing).where(Listing.show_id == show_id).order_by(Listing.position))).all()
+    )
+
+
+async def request_counts(s: AsyncSession, show_id: int) -> dict[int, int]:
+    """Listing id -> how many different viewers asked for it."""
+    rows = await s.execute(
+        select(ChatMessage.request_listing_id, func.count(func.distinct(ChatMessage.user_id)))
+        .where(
+            ChatMessage.show_id == show_id,
+            ChatMessage.request_listing_id.is_not(None),
+            ChatMessage.hidden.is_(False),
+        )
+        .group_by(ChatMessage.request_listing_id)
+    )
+    return {int(listing_id): int(n) for listing_id, n in rows.all()}
+
+
+async def shelf_json(s: AsyncSession, show_id: int) -> list[dict[str, Any]]:
+    listings = await _listings(s, show_id)
+    products = {p["id"]: p for p in await products_json(s, list({li.product_id for li in listings}))}
+    counts = await request_counts(s, show_id)
+    return [listing_json(li, products[li.product_id], counts.get(li.id, 0)) for li in listings]
+
+
+def listing_json(listing: Listing, product: dict[str, Any], requests: int) -> dict[str, Any]:
+    offered = set(listing.variant_ids or [])
+    variants = [v for v in product["variants"] if not offered or v["id"] in offered]
+    return {
+        "id": listing.id,
+        "number": listing.position,
+        "price": Money.from_minor(listing.price_minor, listing.currency).to_json(),
+        "product": {
+            "id": product["id"],
+            "title": product["title"],
+            "description": product["description"],
+            "brand": product["brand"],
+            "image": product["images"][0]["url"] if product["images"] else None,
+        },
+        "variants": variants,
+        "in_stock": sum(v["stock"] for v in variants),
+        "requests": requests,
+    }
+
+
+async def get_shelf(ctx: Context, show_id: int) -> list[dict[str, Any]]:
+    async with ctx.db.session() as s:
+        from hawker.services.shows import access_show
+
+        await access_show(s, show_id)
+        return await shelf_json(s, show_id)
+
+
+def _check_editable(show: Show) -> None:
+    if show.status == ENDED:
+        raise Conflict("the show has ended; its shelf is final", code="show_ended")
+
+
+async def do_add_listing(
+    ctx: Context,
+    actor: Actor,
+    show_id: int,
+    *,
+    product_id: int,
+    price: Decimal | str | int | None = None,
+    variant_ids: Sequence[int] = (),
+) -> dict[str, Any]:
+    async with ctx.db.session() as s:
+        show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
+        _check_editable(show)
+        product = await access_product(s, product_id)
+        variants = (await s.scalars(select(Variant).where(Variant.product_id == product.id))).all()
+        if not variants:
+            raise InvalidInput("the product has no variants to sell", code="no_variants")
+        unknown = set(variant_ids) - {v.id for v in variants}
+        if unknown:
+            raise InvalidInput(
+                f"variants {sorted(unknown)} are not of product {product_id}", code="invalid_variants"
+            )
+        offered = [v for v in variants if not variant_ids or v.id in variant_ids]
+        if price is None:
+            # Default live price: the lowest regular price of the offered variants.
+            cheapest = min(offered, key=lambda v: v.price_minor)
+            if cheapest.currency != show.currency:
+                raise InvalidInput(
+                    f"the product is priced in {cheapest.currency}; give a live price in {show.currency}",
+                    code="currency_mismatch",
+                )
+            live = Money.from_minor(cheapest.price_minor, show.currency)
+        else:
+            live = Money.of(price, show.currency)
+        count = len(await _listings(s, show_id))
+        rules.check_room_for_listing(count)
+        s.add(
+            Listing(
+                show_id=show_id, product_id=product.id, position=count + 1, price_minor=live.minor,
+                currency=live.currency, variant_ids=sorted(set(variant_ids)), created_at=utcnow(),
+            )
+        )
+        await s.commit()
+        shelf = await shelf_json(s, show_id)
+    await notify_shelf(ctx, show_id, shelf)
+    return shelf[-1]
+
+
+async def _renumber(s: AsyncSession, show_id: int, ordered_ids: Sequence[int]) -> None:
+    # Move every listing out of the way first: (show_id, position) is unique.
+    await s.execute(
+        update(Listing).where(Listing.show_id == show_id).values(position=-Listing.position - 1000000)
+    )
+    for listing_id, number in rules.renumber(ordered_ids).items():
+        await s.execute(update(Listing).where(Listing.id == listing_id).values(position=number))
+
+
+async def do_reorder(ctx: Context, actor: Actor, show_id: int, listing_ids: Sequence[int]) -> list[dict[str, Any]]:
+    async with ctx.db.session() as s:
+        show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
+        _check_editable(show)
+        current = [li.id for li in await _listings(s, show_id)]
+        await _renumber(s, show_id, rules.reorder(current, listing_ids))
+        await s.commit()
+        shelf = await shelf_json(s, show_id)
+    await notify_shelf(ctx, show_id, shelf)
+    return shelf
+
+
+async def _access_listing(s: AsyncSession, show_id: int, listing_id: int) -> Listing:
+    listing = await s.get(Listing, listing_id)
+    if listing is None or listing.show_id != show_id:
+        raise NotFound(f"no listing {listing_id} in show {show_id}", code="listing_not_found")
+    return listing
+
+
+async def do_update_listing(
+    ctx: Context, actor: Actor, show_id: int, listing_id: int, *, price: Decimal | str | int
+) -> dict[str, Any]:
+    async with ctx.db.session() as s:
+        show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
+        _check_editable(show)
+        listing = await _access_listing(s, show_id, listing_id)
+        listing.price_minor = Money.of(price, show.currency).minor
+        await s.commit()
+        shelf = await shelf_json(s, show_id)
+    await notify_shelf(ctx, show_id, shelf)
+    return next(item for item in shelf if item["id"] == listing_id)
+
+
+async def do_remove_listing(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> list[dict[str, Any]]:
+    async with ctx.db.session() as s:
+        show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
+        _check_editable(show)
+        listing = await _access_listing(s, show_id, listing_id)
+        was_pinned = show.pinned_listing_id == listing_id
+        if was_pinned:
+            show.pinned_listing_id = None
+        await s.execute(
+            update(ChatMessage).where(ChatMessage.request_listing_id == listing_id).values(request_listing_id=None)
+        )
+        await s.delete(listing)
+        await s.flush()
+        await _renumber(s, show_id, [li.id for li in await _listings(s, show_id)])
+        await s.commit()
+        shelf = await shelf_json(s, show_id)
+    if was_pinned:
+        await ctx.bus.publish(show_id, events.SHELF_UNPINNED, {"listing_id": listing_id})
+    await notify_shelf(ctx, show_id, shelf)
+    return shelf
+
+
+async def do_pin(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> dict[str, Any]:
+    async with ctx.db.session() as s:
+        show, _ = await access_show_for(s, actor, show_id, Action.SHELF_PIN, lock=True)
+        _check_editable(show)
+        await _access_listing(s, show_id, listing_id)
+        show.pinned_listing_id = listing_id
+        await s.commit()
+        item = next(i for i in await shelf_json(s, show_id) if i["id"] == listing_id)
+    await ctx.bus.publish(show_id, events.SHELF_PINNED, {"listing": item})
+    return item
+
+
+async def do_unpin(ctx: Context, actor: Actor, show_id: int) -> None:
+    async with ctx.db.session() as s:
+        show, _ = await access_show_for(s, actor, show_id, Action.SHELF_PIN, lock=True)
+        was = show.pinned_listing_id
+        show.pinned_listing_id = None
+        await s.commit()
+    if was is not None:
+        await ctx.bus.publish(show_id, events.SHELF_UNPINNED, {"listing_id": was})
+
+
+async def notify_shelf(ctx: Context, show_id: int, shelf: list[dict[str, Any]]) -> None:
+    # The whole shelf, not a delta: applying it twice (after a resync) is harmless.
+    await ctx.bus.publish(show_id, events.SHELF_UPDATED, {"shelf": shelf})

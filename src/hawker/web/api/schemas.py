@@ -1,0 +1,317 @@
+"""Request and response bodies of the REST API (they are its OpenAPI description)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Id = Annotated[int, Field(ge=1, le=2**62)]
+# Money goes over the wire as a decimal string ("12.90"), never a float.
+Amount = Annotated[str, StringConstraints(pattern=r"^\d{1,10}(\.\d{1,4})?$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254)]
+ShortText = Annotated[str, StringConstraints(max_length=300)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in {
+        400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
+        409: "Conflicts with the current state", 413: "Too large", 422: "Invalid input",
+        429: "Too many requests",
+    }.items()
+}
+
+
+class MoneyOut(BaseModel):
+    amount: str
+    currency: str
+
+
+# -- accounts -------------------------------------------------------------------------
+
+
+class SignupIn(In):
+    email: Email
+    password: Annotated[str, StringConstraints(max_length=256)]
+    display_name: Annotated[str, StringConstraints(max_length=60)]
+    host: bool = False
+    city: Annotated[str, StringConstraints(max_length=80)] | None = None
+
+
+class TokenIn(In):
+    email: Email
+    password: Annotated[str, StringConstraints(max_length=256)]
+
+
+class UserOut(BaseModel):
+    id: int
+    display_name: str
+    is_host: bool
+
+
+class MeOut(UserOut):
+    email: str
+    is_admin: bool
+    city: str | None
+    brand_ids: list[int]
+    agency_ids: list[int]
+
+
+class TokenOut(BaseModel):
+    token: str
+    expires_at: datetime
+    user: UserOut
+
+
+class RolesIn(In):
+    host: bool | None = None
+    admin: bool | None = None
+
+
+# -- catalog --------------------------------------------------------------------------
+
+
+class BrandIn(In):
+    name: Annotated[str, StringConstraints(max_length=100)]
+    currency: Currency = "USD"
+
+
+class BrandOut(BaseModel):
+    id: int
+    name: str
+    currency: str
+
+
+class MemberIn(In):
+    email: Email
+
+
+class VariantIn(In):
+    name: Annotated[str, StringConstraints(max_length=100)]
+    price: Amount
+    stock: Annotated[int, Field(ge=0, le=10_000_000)]
+    sku: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class VariantPatch(In):
+    name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    price: Amount | None = None
+    stock: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+
+
+class VariantOut(BaseModel):
+    id: int
+    name: str
+    sku: str | None
+    price: MoneyOut
+    stock: int
+
+
+class ProductIn(In):
+    title: Annotated[str, StringConstraints(max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    variants: Annotated[list[VariantIn], Field(max_length=200)] = []
+    image_urls: Annotated[list[Annotated[str, StringConstraints(max_length=500)]], Field(max_length=12)] = []
+
+
+class ProductPatch(In):
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+
+class ImageIn(In):
+    url: Annotated[str, StringConstraints(max_length=500)]
+
+
+class ImageOut(BaseModel):
+    id: int
+    url: str
+
+
+class BrandRef(BaseModel):
+    id: int
+    name: str
+
+
+class ProductOut(BaseModel):
+    id: int
+    brand: BrandRef
+    title: str
+    description: str
+    images: list[ImageOut]
+    variants: list[VariantOut]
+
+
+class AgencyIn(In):
+    name: Annotated[str, StringConstraints(max_length=100)]
+
+
+class AgencyOut(BaseModel):
+    id: int
+    name: str
+
+
+# -- shows ----------------------------------------------------------------------------
+
+
+class ShowIn(In):
+    title: Annotated[str, StringConstraints(max_length=140)]
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    host_id: Id | None = None
+    scheduled_at: datetime | None = None
+    cover_url: Annotated[str, StringConstraints(max_length=500)] | None = None
+    currency: Currency = "USD"
+
+
+class ShowPatch(In):
+    title: Annotated[str, StringConstraints(max_length=140)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    scheduled_at: datetime | None = None
+    cover_url: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class HostRef(BaseModel):
+    id: int
+    display_name: str
+
+
+class ShowOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    status: str
+    host: HostRef
+    currency: str
+    scheduled_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    cover_url: str | None
+    pinned_listing_id: int | None
+    slow_mode_seconds: int
+    likes: int
+    viewers: int
+
+
+class StreamKeyOut(BaseModel):
+    stream_key: str
+
+
+class ListingIn(In):
+    product_id: Id
+    price: Amount | None = None
+    variant_ids: Annotated[list[Id], Field(max_length=200)] = []
+
+
+class ListingPatch(In):
+    price: Amount
+
+
+class OrderIn(In):
+    listing_ids: Annotated[list[Id], Field(max_length=200)]
+
+
+class PinIn(In):
+    listing_id: Id
+
+
+class ListingProduct(BaseModel):
+    id: int
+    title: str
+    description: str
+    brand: BrandRef
+    image: str | None
+
+
+class ListingOut(BaseModel):
+    id: int
+    number: int
+    price: MoneyOut
+    product: ListingProduct
+    variants: list[VariantOut]
+    in_stock: int
+    requests: int
+
+
+class ChatIn(In):
+    body: Annotated[str, StringConstraints(max_length=2000)]
+
+
+class LikesIn(In):
+    count: Annotated[int, Field(ge=1, le=100)] = 1
+
+
+class RequestRef(BaseModel):
+    listing_id: int
+    number: int | None
+
+
+class ChatOut(BaseModel):
+    id: int
+    user: UserRef
+    body: str
+    request: RequestRef | None
+    staff: bool
+    at: str
+
+
+class UserRef(BaseModel):
+    id: int
+    display_name: str
+
+
+class SanctionIn(In):
+    ban: bool | None = None
+    mute_seconds: Annotated[int, Field(ge=0, le=30 * 86400)] | None = None
+
+
+class SanctionOut(BaseModel):
+    user_id: int
+    banned: bool
+    muted_until: str | None
+
+
+class SanctionRow(BaseModel):
+    user: UserRef
+    banned: bool
+    muted_until: str | None
+
+
+class ChatSettingsIn(In):
+    slow_mode_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    banned_words: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=500)] | None = None
+
+
+class ChatSettingsOut(BaseModel):
+    slow_mode_seconds: int
+    banned_words: list[str]
+
+
+class SnapshotOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    server_time: int
+    show: ShowOut
+    shelf: list[ListingOut]
+    pinned: ListingOut | None
+    viewers: int
+    likes: int
+    chat: list[ChatOut]
+
+
+ChatOut.model_rebuild()

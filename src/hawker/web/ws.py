@@ -1,0 +1,206 @@
+"""The room socket, `/ws/shows/{show_id}`: a snapshot first, then the show's events.
+
+Client frames are JSON objects with a `type` and an optional `ref` echoed in the reply:
+`chat.send {body}`, `like {count}`, `resync`, `ping`, and for staff `shelf.pin {listing_id}`,
+`shelf.unpin`, `chat.hide {message_id}`. A bad frame gets an `error` frame and the socket
+stays open; a frame over the size limit closes it with 1009.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from hawker.domain.errors import DomainError, InvalidInput
+from hawker.domain.roles import ANONYMOUS, Actor, is_staff
+from hawker.live import events
+from hawker.live.hub import Connection
+from hawker.services import chat, rooms, shelf
+from hawker.services.accounts import COOKIE
+from hawker.services.context import Context
+from hawker.web.auth import authenticate
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLOSE_TOO_BIG = 1009
+CLOSE_NOT_FOUND = 4404
+CLOSE_BANNED = 4403
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    """A cookie must only sign in a socket opened by our own pages (no cross-site hijack)."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser
+    return urlparse(origin).netloc == ws.headers.get("host")
+
+
+class Room:
+    """One viewer's socket in one show."""
+
+    def __init__(self, ctx: Context, ws: WebSocket, actor: Actor, show_id: int) -> None:
+        self.ctx = ctx
+        self.ws = ws
+        self.actor = actor
+        self.show_id = show_id
+        self.connection: Connection | None = None
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, text: str) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await self.ws.close(code, reason)
+
+    async def send_snapshot(self) -> None:
+        # Holding the lock keeps the writer from sending anything older ahead of it.
+        async with self.send_lock:
+            snapshot = await rooms.build_snapshot(self.ctx, self.actor, self.show_id)
+            await self.ws.send_text(events.encode(events.ROOM_SNAPSHOT, snapshot, seq=snapshot["seq"]))
+
+    def reply(self, type_: str, data: dict[str, Any]) -> None:
+        assert self.connection is not None
+        self.connection.send_direct(events.encode(type_, data))
+
+    async def handle(self, raw: str) -> None:
+        ref: Any = None
+        try:
+            try:
+                frame = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidInput("a frame is a JSON object", code="malformed_frame") from exc
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise InvalidInput('a frame is a JSON object with a "type"', code="malformed_frame")
+            ref = frame.get("ref")
+            if ref is not None and not isinstance(ref, (str, int)):
+                ref = None
+            handler = _HANDLERS.get(frame["type"])
+            if handler is None:
+                raise InvalidInput(f"unknown frame type {frame['type'][:40]!r}", code="unknown_type")
+            result = await handler(self, frame)
+            if result is not None and ref is not None:
+                self.reply(events.ACK, {"ref": ref, **result})
+        except DomainError as exc:
+            extra: dict[str, Any] = {}
+            retry = getattr(exc, "retry_after", None)
+            if retry is not None:
+                extra["retry_after"] = round(retry, 1)
+            assert self.connection is not None
+            self.connection.send_direct(events.error_frame(exc.code, exc.message, ref=ref, **extra))
+
+
+def _int(frame: dict[str, Any], key: str) -> int:
+    value = frame.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInput(f'"{key}" must be a positive whole number', code="malformed_frame")
+    return value
+
+
+async def _chat_send(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
+    body = frame.get("body")
+    if not isinstance(body, str):
+        raise InvalidInput('"body" must be text', code="malformed_frame")
+    message = await chat.do_send_message(room.ctx, room.actor, room.show_id, body)
+    return {"id": message["id"]}
+
+
+async def _like(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
+    count = frame.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise InvalidInput('"count" must be a whole number', code="malformed_frame")
+    await chat.do_like(room.ctx, room.actor, room.show_id, count)
+    return {}
+
+
+async def _resync(room: Room, _: dict[str, Any]) -> None:
+    await room.send_snapshot()
+
+
+async def _ping(room: Room, frame: dict[str, Any]) -> None:
+    room.reply(events.PONG, {"ref": frame.get("ref"), "server_time": events.now_ms()})
+
+
+async def _pin(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
+    item = await shelf.do_pin(room.ctx, room.actor, room.show_id, _int(frame, "listing_id"))
+    return {"listing_id": item["id"]}
+
+
+async def _unpin(room: Room, _: dict[str, Any]) -> dict[str, Any]:
+    await shelf.do_unpin(room.ctx, room.actor, room.show_id)
+    return {}
+
+
+async def _hide(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
+    await chat.do_hide_message(room.ctx, room.actor, room.show_id, _int(frame, "message_id"))
+    return {}
+
+
+_HANDLERS: dict[str, Callable[[Room, dict[str, Any]], Awaitable[dict[str, Any] | None]]] = {
+    "chat.send": _chat_send,
+    "like": _like,
+    "resync": _resync,
+    "ping": _ping,
+    "shelf.pin": _pin,
+    "shelf.unpin": _unpin,
+    "chat.hide": _hide,
+}
+
+
+@router.websocket("/ws/shows/{show_id}")
+async def show_socket(ws: WebSocket, show_id: int) -> None:
+    ctx: Context = ws.app.state.ctx
+    found = await authenticate(
+        ctx,
+        authorization=ws.headers.get("authorization"),
+        cookie=ws.cookies.get(COOKIE) if _same_origin(ws) else None,
+    )
+    actor = found.actor if found else ANONYMOUS
+    await ws.accept()
+    try:
+        async with ctx.db.session() as s:
+            facts, banned = await rooms.access_room(s, actor, show_id)
+    except DomainError as exc:
+        await ws.send_text(events.error_frame(exc.code, exc.message))
+        await ws.close(CLOSE_NOT_FOUND, exc.code)
+        return
+    if banned:
+        await ws.send_text(events.error_frame("banned", "you are banned from this show"))
+        await ws.close(CLOSE_BANNED, "banned")
+        return
+
+    room = Room(ctx, ws, actor, show_id)
+    connection = ctx.hub.connection(room.send, room.close, user_id=actor.user_id, staff=is_staff(actor, facts))
+    room.connection = connection
+    await ctx.hub.join(show_id, connection)
+    try:
+        await room.send_snapshot()
+        connection.start()
+        limit = ctx.settings.max_ws_frame_bytes
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text")
+            if raw is None:
+                raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+            if len(raw) > limit:
+                await ws.close(CLOSE_TOO_BIG, "frame too large")
+                break
+            await room.handle(raw)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        await ctx.hub.leave(show_id, connection)
+        with contextlib.suppress(Exception):
+            await room.close(1000, "bye")
