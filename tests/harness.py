@@ -83,6 +83,9 @@ def test_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @dataclass
 class LiveServer:
     settings: Settings
