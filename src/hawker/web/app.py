@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
-from hawker.web import errors, pages, ws
+from hawker.web import errors, pages, studio, ws
 from hawker.web.api import accounts, catalog, shows
 
 STATIC = Path(__file__).parent / "static"
@@ -46,10 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
+    pages.install(app)  # after errors.install: pages get HTML error pages
     for router in (accounts.router, catalog.router, shows.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws.router)
     app.include_router(pages.router)
+    app.include_router(studio.router)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/media", StaticFiles(directory=settings.media_dir), name="media")

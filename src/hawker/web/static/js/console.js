@@ -1,0 +1,603 @@
+/*
+ * The host console. The page arrives rendered by the server; once the room socket's
+ * snapshot comes in, this script owns the shelf, the chat feed and the figures and keeps
+ * them current from the room's events. Moderation and settings go through the REST API;
+ * pin / unpin go over the socket.
+ *
+ * Untrusted text (names, messages, product titles) only ever reaches the page through
+ * Hawker.el, which sets textContent.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("console");
+  if (!root || !window.HawkerRoom || !window.Hawker) return;
+
+  var el = Hawker.el;
+  var api = HawkerRoom.api;
+  var showId = Number(root.dataset.showId);
+  var hostId = Number(root.dataset.hostId);
+  var meId = Number(root.dataset.userId);
+  var manage = root.dataset.manage === "true";
+  var MUTE_SECONDS = 300;
+  var CHAT_KEPT = 400;
+
+  var state = {
+    status: root.querySelector("#cx-status").textContent.trim(),
+    shelf: [],
+    pinnedId: null,
+    viewers: 0,
+    likes: 0,
+    staffIds: new Set(root.dataset.staffIds.split(",").filter(Boolean).map(Number)),
+    sanctioned: {}, // user id -> "muted" | "banned"
+    pending: {}, // ref -> what a socket frame was for, to explain its error
+  };
+
+  function $(id) { return document.getElementById(id); }
+
+  // -- feedback -------------------------------------------------------------------------
+
+  var toastTimer = null;
+  function toast(text, ok) {
+    var node = $("cx-toast");
+    node.textContent = text;
+    node.className = "cx-toast" + (ok ? " ok" : "");
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { node.hidden = true; }, ok ? 2500 : 6000);
+  }
+
+  function failed(err) {
+    toast(err && err.message ? capital(err.message) : "That did not work. Try again.");
+  }
+
+  function capital(text) {
+    text = String(text);
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  // -- figures and status ---------------------------------------------------------------
+
+  function setText(id, value) {
+    var node = $(id);
+    if (node) node.textContent = String(value);
+  }
+
+  function renderFigures() {
+    setText("cx-viewers", state.viewers);
+    setText("cx-likes", state.likes);
+    var asks = 0;
+    state.shelf.forEach(function (item) { asks += item.requests || 0; });
+    setText("cx-asks", asks);
+    setText("cx-items", state.shelf.length);
+    setText("cx-shelf-count", state.shelf.length);
+  }
+
+  function renderStatus() {
+    var pill = $("cx-status");
+    pill.textContent = state.status;
+    pill.className = "st-pill " + state.status;
+    var goLive = $("cx-go-live");
+    var end = $("cx-end");
+    if (goLive) goLive.hidden = state.status !== "scheduled";
+    if (end) end.hidden = state.status !== "live";
+    var ended = state.status === "ended";
+    $("cx-chat-input").disabled = ended;
+    $("cx-chat-form").querySelector("button").disabled = ended;
+    if (ended) $("cx-chat-input").placeholder = "The show has ended; chat is closed.";
+  }
+
+  function setConnection(status) {
+    var node = $("cx-conn");
+    var labels = {
+      connecting: "connecting…", reconnecting: "reconnecting…", offline: "offline, retrying…",
+      resyncing: "catching up…", live: "connected", closed: "closed",
+      banned: "banned", not_found: "show not found",
+    };
+    node.textContent = labels[status] || status;
+    node.className = "cx-conn " + (status === "live" ? "ok" : "bad");
+  }
+
+  // -- the shelf ------------------------------------------------------------------------
+
+  function stockText(item) {
+    if (!item.in_stock) return el("span", { class: "out", text: "sold out" });
+    return el("span", { class: item.in_stock < 10 ? "low" : null, text: item.in_stock + " in stock" });
+  }
+
+  function shelfItem(item) {
+    var pinned = item.id === state.pinnedId;
+    var thumb = item.product.image
+      ? el("img", { class: "st-thumb", src: item.product.image, alt: "", loading: "lazy" })
+      : el("span", { class: "st-thumb", "aria-hidden": "true", text: "◇" });
+    var pin = el("button", {
+      class: "st-btn small cx-pin", type: "button", "data-testid": "pin-" + item.number,
+      "data-listing-id": item.id, disabled: state.status === "ended",
+      text: pinned ? "Unpin" : "Pin",
+    });
+    pin.addEventListener("click", function () { togglePin(item.id); });
+    return el("li", {
+      class: "cx-item" + (pinned ? " cx-pinned" : "") + (item.in_stock ? "" : " cx-soldout"),
+      "data-testid": "shelf-item-" + item.number, "data-listing-id": item.id,
+    },
+      el("span", { class: "st-num", text: "#" + item.number }),
+      thumb,
+      el("div", { style: { minWidth: "0" } },
+        el("div", { class: "cx-item-title", text: item.product.title, title: item.product.title }),
+        el("div", { class: "cx-item-meta" },
+          el("span", { class: "price", text: Hawker.money(item.price) }),
+          stockText(item)),
+        el("div", {
+          class: "cx-req" + (item.requests ? " has" : ""), "data-testid": "requests-" + item.number,
+          text: item.requests + " asked for #" + item.number,
+        })),
+      pin);
+  }
+
+  function renderShelf() {
+    var list = $("cx-shelf");
+    list.replaceChildren();
+    if (!state.shelf.length) {
+      var empty = el("li", { class: "st-empty" }, "The shelf is empty. ");
+      if (manage) empty.appendChild(el("a", { href: "/studio/shows/" + showId, text: "Add products." }));
+      list.appendChild(empty);
+    }
+    state.shelf.forEach(function (item) { list.appendChild(shelfItem(item)); });
+    renderPinned();
+    renderMostAsked();
+    renderFigures();
+  }
+
+  function renderPinned() {
+    var item = findListing(state.pinnedId);
+    var box = $("cx-now");
+    box.hidden = !item;
+    setText("cx-now-title", item ? "#" + item.number + " " + item.product.title : "");
+  }
+
+  function renderMostAsked() {
+    var list = $("cx-most-asked");
+    list.replaceChildren();
+    var asked = state.shelf.filter(function (i) { return i.requests > 0; });
+    asked.sort(function (a, b) { return b.requests - a.requests || a.number - b.number; });
+    if (!asked.length) {
+      list.appendChild(el("li", {
+        class: "st-empty", style: { background: "none", border: "0", color: "var(--st-faint)" },
+        text: "No requests yet. Viewers ask with “#3” or “3 please”.",
+      }));
+      return;
+    }
+    asked.slice(0, 8).forEach(function (item) {
+      var title = item.product.title;
+      if (title.length > 22) title = title.slice(0, 21) + "…";
+      list.appendChild(el("li", { "data-testid": "most-asked-" + item.number, title: item.product.title },
+        el("b", { text: "#" + item.number }), item.requests + " × " + title));
+    });
+  }
+
+  function findListing(id) {
+    if (id === null || id === undefined) return null;
+    for (var i = 0; i < state.shelf.length; i++) if (state.shelf[i].id === id) return state.shelf[i];
+    return null;
+  }
+
+  function bump(listingId) {
+    var node = $("cx-shelf").querySelector('[data-listing-id="' + listingId + '"]');
+    if (!node) return;
+    node.classList.remove("bump");
+    void node.offsetWidth; // restart the animation
+    node.classList.add("bump");
+  }
+
+  function togglePin(listingId) {
+    if (state.pinnedId === listingId) {
+      remember(room.send({ type: "shelf.unpin" }), "unpin");
+    } else {
+      remember(room.send({ type: "shelf.pin", listing_id: listingId }), "pin");
+    }
+  }
+
+  function remember(ref, what) {
+    state.pending[ref] = what;
+  }
+
+  // -- the chat feed --------------------------------------------------------------------
+
+  var scroller = $("cx-chat-scroll");
+  var feed = $("cx-chat");
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  }
+
+  function toBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+    $("cx-more").hidden = true;
+  }
+
+  function messageNode(m) {
+    var staff = m.staff || state.staffIds.has(m.user.id);
+    var text = el("div", { class: "cx-msg-text" },
+      m.request ? el("span", { class: "cx-badge req", text: "#" + m.request.number }) : null,
+      staff ? el("span", { class: "cx-badge staff", text: m.user.id === hostId ? "Host" : "Staff" }) : null,
+      el("span", { class: "cx-msg-user", text: m.user.display_name }),
+      el("span", { class: "cx-msg-body", text: m.body }));
+    var mark = state.sanctioned[m.user.id];
+    if (mark) text.appendChild(userMark(mark));
+    var tools = el("div", { class: "cx-msg-tools" },
+      el("button", { class: "st-btn ghost", type: "button", "data-act": "hide", "data-testid": "msg-hide", text: "Hide" }));
+    if (!staff) {
+      tools.appendChild(el("button", { class: "st-btn ghost", type: "button", "data-act": "mute", "data-testid": "msg-mute", text: "Mute 5 min" }));
+      tools.appendChild(el("button", { class: "st-btn danger", type: "button", "data-act": "ban", "data-testid": "msg-ban", text: "Ban" }));
+    }
+    return el("li", {
+      class: "cx-msg" + (m.request ? " request" : "") + (staff ? " staff" : ""),
+      "data-testid": "chat-message", "data-message-id": m.id, "data-user-id": m.user.id,
+      "data-user-name": m.user.display_name,
+    }, text, tools);
+  }
+
+  function addMessage(m, follow) {
+    if (feed.querySelector('[data-message-id="' + m.id + '"]')) return;
+    var stick = follow || nearBottom();
+    feed.appendChild(messageNode(m));
+    while (feed.children.length > CHAT_KEPT) feed.removeChild(feed.firstChild);
+    $("cx-chat-empty").hidden = true;
+    if (stick) toBottom();
+    else $("cx-more").hidden = false;
+  }
+
+  function renderChat(messages) {
+    feed.replaceChildren();
+    messages.forEach(function (m) { feed.appendChild(messageNode(m)); });
+    $("cx-chat-empty").hidden = messages.length > 0;
+    toBottom();
+  }
+
+  function markHidden(id) {
+    var node = feed.querySelector('[data-message-id="' + id + '"]');
+    if (!node || node.classList.contains("cx-hidden")) return;
+    node.classList.add("cx-hidden");
+    var tools = node.querySelector(".cx-msg-tools");
+    var hideButton = tools.querySelector('[data-act="hide"]');
+    if (hideButton) hideButton.remove();
+    node.querySelector(".cx-msg-text").appendChild(
+      el("span", { class: "cx-badge sanction", text: "hidden", style: { marginLeft: "6px" } }));
+  }
+
+  function userMark(what) {
+    return el("span", { class: "cx-badge sanction user-mark", text: what, style: { marginLeft: "6px" } });
+  }
+
+  function markUser(userId) {
+    var mark = state.sanctioned[userId];
+    feed.querySelectorAll('.cx-msg[data-user-id="' + userId + '"]').forEach(function (node) {
+      var old = node.querySelector(".user-mark");
+      if (old) old.remove();
+      if (mark) node.querySelector(".cx-msg-text").appendChild(userMark(mark));
+    });
+  }
+
+  feed.addEventListener("click", function (ev) {
+    var button = ev.target.closest("button[data-act]");
+    if (!button) return;
+    var node = button.closest(".cx-msg");
+    var messageId = Number(node.dataset.messageId);
+    var userId = Number(node.dataset.userId);
+    var name = node.dataset.userName || "this viewer";
+    var act = button.dataset.act;
+    button.disabled = true;
+    var done = function () { button.disabled = false; };
+    if (act === "hide") {
+      api("POST", "/shows/" + showId + "/chat/" + messageId + "/hide")
+        .then(function () { markHidden(messageId); })
+        .catch(failed).then(done);
+    } else if (act === "mute") {
+      api("PUT", "/shows/" + showId + "/sanctions/" + userId, { mute_seconds: MUTE_SECONDS })
+        .then(function () { toast(name + " is muted for 5 minutes.", true); loadSanctions(); })
+        .catch(failed).then(done);
+    } else if (act === "ban") {
+      if (!window.confirm("Ban " + name + " from this show? They are disconnected at once.")) {
+        done();
+        return;
+      }
+      api("PUT", "/shows/" + showId + "/sanctions/" + userId, { ban: true })
+        .then(function () { toast(name + " is banned from this show.", true); loadSanctions(); })
+        .catch(failed).then(done);
+    }
+  });
+
+  $("cx-more").addEventListener("click", toBottom);
+  scroller.addEventListener("scroll", function () { if (nearBottom()) $("cx-more").hidden = true; });
+
+  // The host's own chat box.
+  $("cx-chat-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var input = $("cx-chat-input");
+    var body = input.value.trim();
+    if (!body) return;
+    setText("cx-chat-error", "");
+    remember(room.send({ type: "chat.send", body: body }), "chat");
+    input.value = "";
+    toBottom();
+  });
+
+  // -- moderation lists -----------------------------------------------------------------
+
+  function renderSanctions(rows) {
+    var list = $("cx-sanctions");
+    list.replaceChildren();
+    state.sanctioned = {};
+    rows.forEach(function (row) {
+      var what = row.banned ? "banned" : "muted";
+      state.sanctioned[row.user.id] = what;
+      var lift = el("button", {
+        class: "st-btn small", type: "button", "data-lift": row.user.id,
+        "data-testid": "lift-" + row.user.id, text: "Lift",
+      });
+      list.appendChild(el("li", { "data-user-id": row.user.id },
+        el("span", { class: "who" }, row.user.display_name + " ", el("span", { class: "what", text: what })),
+        lift));
+    });
+    if (!rows.length) list.appendChild(el("li", { class: "st-empty", text: "Nobody is muted or banned." }));
+  }
+
+  function loadSanctions() {
+    return api("GET", "/shows/" + showId + "/sanctions").then(function (rows) {
+      var before = Object.assign({}, state.sanctioned);
+      renderSanctions(rows);
+      var users = Object.keys(Object.assign({}, before, state.sanctioned));
+      users.forEach(function (id) { markUser(Number(id)); });
+    }).catch(failed);
+  }
+
+  $("cx-sanctions").addEventListener("click", function (ev) {
+    var button = ev.target.closest("button[data-lift]");
+    if (!button) return;
+    button.disabled = true;
+    api("PUT", "/shows/" + showId + "/sanctions/" + button.dataset.lift, { ban: false, mute_seconds: 0 })
+      .then(loadSanctions)
+      .catch(function (err) { button.disabled = false; failed(err); });
+  });
+
+  function renderModerators(users) {
+    var list = $("cx-mods");
+    list.replaceChildren();
+    state.staffIds = new Set([hostId]);
+    users.forEach(function (u) {
+      state.staffIds.add(u.id);
+      list.appendChild(el("li", { "data-user-id": u.id },
+        el("span", { class: "who", text: u.display_name }),
+        manage ? el("button", { class: "st-btn small ghost", type: "button", "data-remove-mod": u.id, text: "Remove" }) : null));
+    });
+    if (!users.length) list.appendChild(el("li", { class: "st-empty", text: "No moderators yet." }));
+  }
+
+  function loadModerators() {
+    return api("GET", "/shows/" + showId + "/moderators").then(renderModerators).catch(failed);
+  }
+
+  $("cx-mods").addEventListener("click", function (ev) {
+    var button = ev.target.closest("button[data-remove-mod]");
+    if (!button) return;
+    button.disabled = true;
+    api("DELETE", "/shows/" + showId + "/moderators/" + button.dataset.removeMod)
+      .then(loadModerators)
+      .catch(function (err) { button.disabled = false; failed(err); });
+  });
+
+  var modForm = $("cx-mod-form");
+  if (modForm) {
+    modForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var input = $("cx-mod-email");
+      var email = input.value.trim();
+      if (!email) return;
+      api("POST", "/shows/" + showId + "/moderators", { email: email })
+        .then(function (user) {
+          input.value = "";
+          toast(user.display_name + " can now moderate this show.", true);
+          return loadModerators();
+        })
+        .catch(failed);
+    });
+  }
+
+  // -- chat settings ----------------------------------------------------------------------
+
+  function renderSlow(seconds) {
+    $("cx-slow").querySelectorAll("button").forEach(function (b) {
+      b.setAttribute("aria-pressed", Number(b.dataset.seconds) === seconds ? "true" : "false");
+    });
+    setText("cx-slow-note", seconds ? "slow mode " + seconds + " s" : "all messages");
+  }
+
+  $("cx-slow").addEventListener("click", function (ev) {
+    var button = ev.target.closest("button[data-seconds]");
+    if (!button) return;
+    var seconds = Number(button.dataset.seconds);
+    api("PATCH", "/shows/" + showId + "/chat-settings", { slow_mode_seconds: seconds })
+      .then(function (settings) { renderSlow(settings.slow_mode_seconds); })
+      .catch(failed);
+  });
+
+  $("cx-words-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var words = $("cx-words").value.split(/[\n,]/).map(function (w) { return w.trim(); })
+      .filter(Boolean);
+    api("PATCH", "/shows/" + showId + "/chat-settings", { banned_words: words })
+      .then(function (settings) {
+        $("cx-words").value = settings.banned_words.join("\n");
+        var n = settings.banned_words.length;
+        setText("cx-words-saved", "Saved · " + n + " word" + (n === 1 ? "" : "s"));
+      })
+      .catch(failed);
+  });
+  $("cx-words").addEventListener("input", function () { setText("cx-words-saved", ""); });
+
+  // -- show state and the stream key ------------------------------------------------------
+
+  var goLive = $("cx-go-live");
+  if (goLive) {
+    goLive.addEventListener("click", function () {
+      if (!window.confirm("Go live now? Viewers will see the show as on air.")) return;
+      goLive.disabled = true;
+      api("POST", "/shows/" + showId + "/live")
+        .then(function (show) { state.status = show.status; renderStatus(); })
+        .catch(failed)
+        .then(function () { goLive.disabled = false; });
+    });
+  }
+  var end = $("cx-end");
+  if (end) {
+    end.addEventListener("click", function () {
+      if (!window.confirm("End the show for everyone? This cannot be undone.")) return;
+      end.disabled = true;
+      api("POST", "/shows/" + showId + "/end")
+        .then(function (show) { state.status = show.status; renderStatus(); renderShelf(); })
+        .catch(failed)
+        .then(function () { end.disabled = false; });
+    });
+  }
+
+  var keyShown = false;
+  var showKey = $("cx-key-show");
+  if (showKey) {
+    showKey.addEventListener("click", function () {
+      if (keyShown) {
+        setText("cx-key", "••••••••••••••••");
+        showKey.textContent = "Show";
+        keyShown = false;
+        return;
+      }
+      api("GET", "/shows/" + showId + "/stream-key").then(function (out) {
+        setText("cx-key", out.stream_key);
+        showKey.textContent = "Hide";
+        keyShown = true;
+      }).catch(failed);
+    });
+    $("cx-key-rotate").addEventListener("click", function () {
+      if (!window.confirm("Make a new stream key? The old one stops working at once.")) return;
+      api("POST", "/shows/" + showId + "/stream-key").then(function (out) {
+        setText("cx-key", out.stream_key);
+        showKey.textContent = "Hide";
+        keyShown = true;
+        toast("New stream key made; update your encoder.", true);
+      }).catch(failed);
+    });
+  }
+
+  // -- the room ---------------------------------------------------------------------------
+
+  function onSnapshot(snap) {
+    state.status = snap.show.status;
+    state.shelf = snap.shelf || [];
+    state.pinnedId = snap.pinned ? snap.pinned.id : (snap.show.pinned_listing_id || null);
+    state.viewers = snap.viewers || 0;
+    state.likes = snap.likes || 0;
+    setText("cx-show-title", snap.show.title);
+    renderStatus();
+    renderShelf();
+    renderSlow(snap.slow_mode_seconds || 0);
+    renderChat(snap.chat || []);
+  }
+
+  function chatMessage(ev) {
+    if (HawkerRoom.message) return HawkerRoom.message(ev);
+    var d = ev.data || {};
+    return d.message && typeof d.message === "object" ? d.message : d;
+  }
+
+  function onEvent(ev) {
+    var d = ev.data || {};
+    switch (ev.type) {
+      case "show.state":
+        state.status = d.status;
+        if (d.title) setText("cx-show-title", d.title);
+        renderStatus();
+        renderShelf();
+        break;
+      case "shelf.updated":
+        state.shelf = d.shelf || [];
+        if (!findListing(state.pinnedId)) state.pinnedId = null;
+        renderShelf();
+        break;
+      case "shelf.pinned":
+        state.pinnedId = d.listing.id;
+        state.shelf = state.shelf.map(function (i) { return i.id === d.listing.id ? d.listing : i; });
+        renderShelf();
+        break;
+      case "shelf.unpinned":
+        if (state.pinnedId === d.listing_id) state.pinnedId = null;
+        renderShelf();
+        break;
+      case "viewers.count":
+        state.viewers = d.count;
+        renderFigures();
+        break;
+      case "likes.burst":
+        state.likes = d.total;
+        renderFigures();
+        break;
+      case "requests.counted":
+        state.shelf.forEach(function (i) { if (i.id === d.listing_id) i.requests = d.count; });
+        renderShelf();
+        bump(d.listing_id);
+        break;
+      case "chat.message":
+        addMessage(chatMessage(ev), false);
+        break;
+      case "chat.hidden":
+        markHidden(d.id);
+        break;
+      case "chat.settings":
+        renderSlow(d.slow_mode_seconds || 0);
+        break;
+      case "user.sanctioned":
+        loadSanctions();
+        break;
+      case "ack":
+        delete state.pending[d.ref];
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onError(err) {
+    var what = err && err.ref !== undefined ? state.pending[err.ref] : null;
+    if (err && err.ref !== undefined) delete state.pending[err.ref];
+    var text = capital((err && err.message) || "Something went wrong.");
+    if (what === "chat" || (err && err.code === "offline")) {
+      setText("cx-chat-error", text);
+    } else {
+      toast(text);
+    }
+  }
+
+  // Until the snapshot arrives the server-rendered page stands; pins made before then
+  // still work because the listing ids are in the markup.
+  $("cx-shelf").addEventListener("click", function (ev) {
+    var button = ev.target.closest("button.cx-pin");
+    if (!button || state.shelf.length) return;
+    var id = Number(button.dataset.listingId);
+    var pinned = button.closest(".cx-item").classList.contains("cx-pinned");
+    remember(room.send(pinned ? { type: "shelf.unpin" } : { type: "shelf.pin", listing_id: id }), "pin");
+  });
+
+  loadSanctionsMarks();
+  function loadSanctionsMarks() {
+    $("cx-sanctions").querySelectorAll("li[data-user-id]").forEach(function (li) {
+      state.sanctioned[Number(li.dataset.userId)] = li.querySelector(".what").textContent;
+    });
+  }
+
+  var room = new HawkerRoom(showId, {
+    onSnapshot: onSnapshot,
+    onEvent: onEvent,
+    onStatus: setConnection,
+    onError: onError,
+  });
+  room.connect();
+  toBottom();
+})();
