@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from hawker.config import Settings
@@ -233,6 +234,7 @@ class World:
             additional_headers=headers,
             open_timeout=10,
             max_size=None,
+            legacy=True,  # a plain connection object; RoomClient closes it
         )
         return RoomClient(ws)
 
@@ -296,6 +298,29 @@ class RoomClient:
 
     def snapshot(self) -> dict[str, Any]:
         return self.wait_for("room.snapshot")["data"]
+
+    def wait_closed(self, timeout: float = 5.0) -> int | None:
+        """Read (keeping the events) until the server closes the socket; its close code."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"the socket stayed open for {timeout}s")
+            try:
+                self._read(left)
+            except ConnectionClosed:
+                return self.ws.close_code
+
+    def since(
+        self,
+        type_: str,
+        where: Callable[[dict[str, Any]], bool] = lambda _: True,
+        timeout: float = 5.0,
+    ) -> list[dict[str, Any]]:
+        """Every event from the cursor up to and including the next `type_` that matches."""
+        start = self._cursor
+        self.wait_for(type_, where, timeout)
+        return self.events[start : self._cursor]
 
     def close(self) -> None:
         self.ws.close()

@@ -50,7 +50,7 @@ class RedisBus:
                 await self._reader
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self.redis.aclose()
 
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event:
