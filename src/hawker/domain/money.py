@@ -60,7 +60,8 @@ class Money:
             raise InvalidInput("amount must not be negative", code="invalid_amount")
         if value >= MAX_AMOUNT:
             raise InvalidInput("amount is too large", code="invalid_amount")
-        return cls(round_amount(value, currency), currency)
+        # "-0" is not negative, but it must not show up as a price of "-0.00".
+        return cls(round_amount(abs(value), currency), currency)
 
     @classmethod
     def from_minor(cls, minor: int, currency: str) -> Money:

@@ -79,7 +79,15 @@ class Connection:
         self._wake.set()
 
     def send_direct(self, text: str) -> None:
-        """Queue a frame meant for this viewer alone (an error, an ack) as state."""
+        """Queue a frame meant for this viewer alone (an error, an ack) as state.
+
+        Bounded like state: a client that sends pings without reading the replies would
+        otherwise grow this queue for as long as its socket stays open."""
+        if self.closed:
+            return
+        if len(self._state) >= self.limits.max_state_backlog:
+            self.cut_off("too far behind: reconnect to resync")
+            return
         self._state.append((next(self._counter), text))
         self._wake.set()
 

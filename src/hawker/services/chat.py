@@ -18,7 +18,7 @@ from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.context import Context
 from hawker.services.shows import ENDED, LIVE, access_show, access_show_for, show_facts
-from hawker.store.tables import ChatMessage, Listing, Show, ShowSanction, User
+from hawker.store.tables import AgencyMember, ChatMessage, Listing, Show, ShowSanction, User
 
 MAX_LIKES_PER_FRAME = 100
 
@@ -129,9 +129,22 @@ async def recent_messages(
             .limit(limit)
         )
     ).all()
+    # The same staff rule as when the message went out live (is_staff), so a badge does not
+    # vanish on reload: host, moderators, the host's agency staff and admins.
     staff_ids = {facts.host_id, *facts.moderator_ids}
+    if facts.host_agency_ids:
+        staff_ids.update(
+            (
+                await s.scalars(
+                    select(AgencyMember.user_id).where(
+                        AgencyMember.agency_id.in_(facts.host_agency_ids)
+                    )
+                )
+            ).all()
+        )
     return [
-        message_json(m, u, number=pos, staff=u.id in staff_ids) for m, u, pos in reversed(rows)
+        message_json(m, u, number=pos, staff=u.id in staff_ids or u.is_admin)
+        for m, u, pos in reversed(rows)
     ]
 
 

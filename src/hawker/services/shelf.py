@@ -43,7 +43,8 @@ async def request_counts(s: AsyncSession, show_id: int) -> dict[int, int]:
         )
         .group_by(ChatMessage.request_listing_id)
     )
-    return {int(listing_id): int(n) for listing_id, n in rows.all()}
+    # The query filters out NULL listing ids.
+    return {int(listing_id or 0): int(n) for listing_id, n in rows.all()}
 
 
 async def shelf_json(s: AsyncSession, show_id: int) -> list[dict[str, Any]]:

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.errors import Conflict, InvalidInput, NotFound
 from hawker.domain.money import check_currency
-from hawker.domain.roles import Action, Actor, ShowFacts, check_in_show, check_may_create_show
+from hawker.domain.roles import (
+    Action,
+    Actor,
+    ShowFacts,
+    check_in_show,
+    check_may_create_show,
+    check_signed_in,
+)
 from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import _text, check_image_url
@@ -75,7 +82,9 @@ async def do_create_show(
     cover_url: str | None = None,
     currency: str = "USD",
 ) -> Show:
-    host_id = host_id if host_id is not None else actor.user_id
+    # Signed in first: an anonymous caller has no host to default to, and must learn to
+    # sign in rather than that "user None" does not exist.
+    host_id = host_id if host_id is not None else check_signed_in(actor)
     title = _text(title, "title", 1, 140)
     description = _text(description, "description", 0, 2000)
     cover = check_image_url(cover_url) if cover_url else None

@@ -98,11 +98,22 @@ class Room:
                 extra["retry_after"] = round(retry, 1)
             assert self.connection is not None
             self.connection.send_direct(events.error_frame(exc.code, exc.message, ref=ref, **extra))
+        except Exception:
+            # One frame that fails (a database hiccup) must not end the viewer's session.
+            log.exception("room frame failed in show %s", self.show_id)
+            assert self.connection is not None
+            self.connection.send_direct(
+                events.error_frame("internal", "the server failed; try again", ref=ref)
+            )
+
+
+# Ids beyond a 64-bit column cannot be looked up; refused here like any bad frame.
+MAX_ID = 2**62
 
 
 def _int(frame: dict[str, Any], key: str) -> int:
     value = frame.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_ID:
         raise InvalidInput(f'"{key}" must be a positive whole number', code="malformed_frame")
     return value
 
@@ -167,6 +178,10 @@ async def show_socket(ws: WebSocket, show_id: int) -> None:
     )
     actor = found.actor if found else ANONYMOUS
     await ws.accept()
+    if not 1 <= show_id <= MAX_ID:
+        await ws.send_text(events.error_frame("show_not_found", f"no show {show_id}"))
+        await ws.close(CLOSE_NOT_FOUND, "show_not_found")
+        return
     try:
         async with ctx.db.session() as s:
             facts, banned = await rooms.access_room(s, actor, show_id)

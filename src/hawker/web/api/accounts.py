@@ -7,7 +7,17 @@ from fastapi import APIRouter, Request, Response
 from hawker.domain.roles import check_signed_in
 from hawker.services import accounts, agencies
 from hawker.web.api.schemas import (
-    ERRORS, AgencyIn, AgencyOut, MeOut, MemberIn, RolesIn, SignupIn, TokenIn, TokenOut, UserOut,
+    ERRORS,
+    AgencyIn,
+    AgencyOut,
+    MemberIn,
+    MeOut,
+    PathId,
+    RolesIn,
+    SignupIn,
+    TokenIn,
+    TokenOut,
+    UserOut,
 )
 from hawker.web.auth import ActorDep, CtxDep, bearer_token
 
@@ -54,7 +64,9 @@ async def me(request: Request, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.patch("/users/{user_id}/roles", response_model=UserOut, tags=["accounts"])
-async def grant_roles(user_id: int, body: RolesIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def grant_roles(
+    user_id: PathId, body: RolesIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     """Make a user a host (or an admin). Admins only."""
     user = await accounts.do_grant_roles(ctx, actor, user_id, host=body.host, admin=body.admin)
     return accounts.user_json(user)
@@ -67,11 +79,15 @@ async def create_agency(body: AgencyIn, actor: ActorDep, ctx: CtxDep) -> dict[st
 
 
 @router.post("/agencies/{agency_id}/members", response_model=UserOut, tags=["agencies"])
-async def add_agency_member(agency_id: int, body: MemberIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def add_agency_member(
+    agency_id: PathId, body: MemberIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     return accounts.user_json(await agencies.do_add_member(ctx, actor, agency_id, body.email))
 
 
 @router.post("/agencies/{agency_id}/hosts", response_model=UserOut, tags=["agencies"])
-async def sign_host(agency_id: int, body: MemberIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def sign_host(
+    agency_id: PathId, body: MemberIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     """Sign a host to the agency: its staff may then schedule and produce the host's shows."""
     return accounts.user_json(await agencies.do_sign_host(ctx, actor, agency_id, body.email))

@@ -8,8 +8,20 @@ from hawker.domain.errors import InvalidInput
 from hawker.services import accounts, catalog
 from hawker.services.catalog import VariantInput
 from hawker.web.api.schemas import (
-    ERRORS, BrandIn, BrandOut, ImageIn, ImageOut, MemberIn, ProductIn, ProductOut, ProductPatch,
-    UserOut, VariantIn, VariantOut, VariantPatch,
+    ERRORS,
+    BrandIn,
+    BrandOut,
+    ImageIn,
+    ImageOut,
+    MemberIn,
+    PathId,
+    ProductIn,
+    ProductOut,
+    ProductPatch,
+    UserOut,
+    VariantIn,
+    VariantOut,
+    VariantPatch,
 )
 from hawker.web.auth import ActorDep, CtxDep
 
@@ -28,22 +40,26 @@ async def create_brand(body: BrandIn, actor: ActorDep, ctx: CtxDep) -> dict[str,
 
 
 @router.get("/brands/{brand_id}", response_model=BrandOut)
-async def get_brand(brand_id: int, ctx: CtxDep) -> dict[str, Any]:
+async def get_brand(brand_id: PathId, ctx: CtxDep) -> dict[str, Any]:
     return catalog.brand_json(await catalog.get_brand(ctx, brand_id))
 
 
 @router.post("/brands/{brand_id}/members", response_model=UserOut)
-async def add_brand_member(brand_id: int, body: MemberIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def add_brand_member(
+    brand_id: PathId, body: MemberIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     return accounts.user_json(await catalog.do_add_brand_member(ctx, actor, brand_id, body.email))
 
 
 @router.get("/brands/{brand_id}/products", response_model=list[ProductOut])
-async def list_products(brand_id: int, ctx: CtxDep) -> list[dict[str, Any]]:
+async def list_products(brand_id: PathId, ctx: CtxDep) -> list[dict[str, Any]]:
     return await catalog.list_products(ctx, brand_id)
 
 
 @router.post("/brands/{brand_id}/products", status_code=201, response_model=ProductOut)
-async def create_product(brand_id: int, body: ProductIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def create_product(
+    brand_id: PathId, body: ProductIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     product = await catalog.do_create_product(
         ctx, actor, brand_id, title=body.title, description=body.description,
         variants=[VariantInput(v.name, v.price, v.stock, v.sku) for v in body.variants],
@@ -53,18 +69,22 @@ async def create_product(brand_id: int, body: ProductIn, actor: ActorDep, ctx: C
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-async def get_product(product_id: int, ctx: CtxDep) -> dict[str, Any]:
+async def get_product(product_id: PathId, ctx: CtxDep) -> dict[str, Any]:
     return await catalog.get_product(ctx, product_id)
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut)
-async def update_product(product_id: int, body: ProductPatch, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def update_product(
+    product_id: PathId, body: ProductPatch, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     await catalog.do_update_product(ctx, actor, product_id, title=body.title, description=body.description)
     return await catalog.get_product(ctx, product_id)
 
 
 @router.post("/products/{product_id}/variants", status_code=201, response_model=VariantOut)
-async def add_variant(product_id: int, body: VariantIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def add_variant(
+    product_id: PathId, body: VariantIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     variant = await catalog.do_add_variant(
         ctx, actor, product_id, VariantInput(body.name, body.price, body.stock, body.sku)
     )
@@ -72,7 +92,9 @@ async def add_variant(product_id: int, body: VariantIn, actor: ActorDep, ctx: Ct
 
 
 @router.patch("/variants/{variant_id}", response_model=VariantOut)
-async def update_variant(variant_id: int, body: VariantPatch, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def update_variant(
+    variant_id: PathId, body: VariantPatch, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     variant = await catalog.do_update_variant(
         ctx, actor, variant_id, name=body.name, price=body.price, stock=body.stock
     )
@@ -80,14 +102,18 @@ async def update_variant(variant_id: int, body: VariantPatch, actor: ActorDep, c
 
 
 @router.post("/products/{product_id}/images", status_code=201, response_model=ImageOut)
-async def add_image(product_id: int, body: ImageIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def add_image(
+    product_id: PathId, body: ImageIn, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     """Attach an image by URL."""
     image = await catalog.do_add_image(ctx, actor, product_id, body.url)
     return {"id": image.id, "url": image.url}
 
 
 @router.post("/products/{product_id}/images/upload", status_code=201, response_model=ImageOut)
-async def upload_image(product_id: int, file: UploadFile, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def upload_image(
+    product_id: PathId, file: UploadFile, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     """Upload a PNG, JPEG, GIF or WebP picture (multipart field `file`)."""
     content = await file.read(ctx.settings.max_upload_bytes + 1)
     if not content:

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-Id = Annotated[int, Field(ge=1, le=2**62)]
+# Ids stay far inside a 64-bit column: a bigger number is refused up front (422) instead of
+# reaching the database driver, which cannot bind it.
+MAX_ID = 2**62
+# JSON true is not the number 1 and 2.0 is not a count: bodies take integers and booleans
+# as they are, without lax coercion.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 # Money goes over the wire as a decimal string ("12.90"), never a float.
 Amount = Annotated[str, StringConstraints(pattern=r"^\d{1,10}(\.\d{1,4})?$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -17,6 +26,31 @@ ShortText = Annotated[str, StringConstraints(max_length=300)]
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        # PostgreSQL text cannot hold NUL and no database takes lone surrogates: refuse them
+        # here as invalid input rather than fail in the driver.
+        _check_text(data)
+        return data
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text must be valid Unicode") from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
 
 
 class ErrorDetail(BaseModel):
@@ -50,7 +84,7 @@ class SignupIn(In):
     email: Email
     password: Annotated[str, StringConstraints(max_length=256)]
     display_name: Annotated[str, StringConstraints(max_length=60)]
-    host: bool = False
+    host: Bool = False
     city: Annotated[str, StringConstraints(max_length=80)] | None = None
 
 
@@ -80,8 +114,8 @@ class TokenOut(BaseModel):
 
 
 class RolesIn(In):
-    host: bool | None = None
-    admin: bool | None = None
+    host: Bool | None = None
+    admin: Bool | None = None
 
 
 # -- catalog --------------------------------------------------------------------------
@@ -105,14 +139,14 @@ class MemberIn(In):
 class VariantIn(In):
     name: Annotated[str, StringConstraints(max_length=100)]
     price: Amount
-    stock: Annotated[int, Field(ge=0, le=10_000_000)]
+    stock: Annotated[Int, Field(ge=0, le=10_000_000)]
     sku: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class VariantPatch(In):
     name: Annotated[str, StringConstraints(max_length=100)] | None = None
     price: Amount | None = None
-    stock: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    stock: Annotated[Int, Field(ge=0, le=10_000_000)] | None = None
 
 
 class VariantOut(BaseModel):
@@ -253,7 +287,7 @@ class ChatIn(In):
 
 
 class LikesIn(In):
-    count: Annotated[int, Field(ge=1, le=100)] = 1
+    count: Annotated[Int, Field(ge=1, le=100)] = 1
 
 
 class RequestRef(BaseModel):
@@ -276,8 +310,8 @@ class UserRef(BaseModel):
 
 
 class SanctionIn(In):
-    ban: bool | None = None
-    mute_seconds: Annotated[int, Field(ge=0, le=30 * 86400)] | None = None
+    ban: Bool | None = None
+    mute_seconds: Annotated[Int, Field(ge=0, le=30 * 86400)] | None = None
 
 
 class SanctionOut(BaseModel):
@@ -293,7 +327,7 @@ class SanctionRow(BaseModel):
 
 
 class ChatSettingsIn(In):
-    slow_mode_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    slow_mode_seconds: Annotated[Int, Field(ge=0, le=3600)] | None = None
     banned_words: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=500)] | None = None
 
 

@@ -1,0 +1,156 @@
+"""Who may do what, cell by cell, through the real API.
+
+One server and one cast per database; every cell is one request by one role. Actions that
+change state are chosen so that repeating them (by each allowed role) is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import LiveServer, Person, World
+
+ROLES = [
+    "anonymous", "viewer", "host", "other_host", "moderator", "merchant", "other_merchant",
+    "agency", "admin",
+]  # fmt: skip
+
+
+@dataclass
+class Cast:
+    world: World
+    people: dict[str, Person]
+    show: dict[str, Any]
+    shelf: list[dict[str, Any]]
+    brand: dict[str, Any]
+    product: dict[str, Any]
+    message_id: int
+    victim: Person
+    helper: Person
+
+    def client(self, role: str) -> httpx.Client:
+        return self.world.anonymous if role == "anonymous" else self.people[role].http
+
+
+@pytest.fixture(scope="module")
+def cast(server: LiveServer) -> Iterator[Cast]:
+    world = World(server)
+    host = world.person("Host", host=True)
+    merchant = world.person("Merchant")
+    people = {
+        "viewer": world.person("Viewer"),
+        "host": host,
+        "other_host": world.person("Other host", host=True),
+        "moderator": world.person("Moderator"),
+        "merchant": merchant,
+        "other_merchant": world.person("Other merchant"),
+        "agency": world.person("Agency"),
+        "admin": world.person("Admin", admin=True),
+    }
+    world.brand_with_products(people["other_merchant"], products=1)
+    show, shelf = world.live_show(host, listings=2, merchant=merchant)
+    brand = merchant.get("/brands", params={"mine": "true"}).json()[0]
+    product = merchant.get(f"/brands/{brand['id']}/products").json()[0]
+    agency = people["agency"].post("/agencies", json={"name": f"MCN {uuid.uuid4().hex[:8]}"})
+    assert agency.status_code == 201, agency.text
+    signed = people["agency"].post(
+        f"/agencies/{agency.json()['id']}/hosts", json={"email": host.email}
+    )
+    assert signed.status_code == 200, signed.text
+    added = host.post(f"/shows/{show['id']}/moderators", json={"email": people["moderator"].email})
+    assert added.status_code == 200, added.text
+    victim, helper = world.person("Victim"), world.person("Helper")
+    message = victim.post(f"/shows/{show['id']}/chat", json={"body": "hide me"})
+    assert message.status_code == 201, message.text
+    yield Cast(world, people, show, shelf, brand, product, message.json()["id"], victim, helper)
+    world.close()
+
+
+def _fresh_show(cast: Cast) -> int:
+    r = cast.people["host"].post("/shows", json={"title": "Another day"})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+Act = Callable[[Cast, httpx.Client], httpx.Response]
+
+ACTIONS: dict[str, Act] = {
+    "view show": lambda c, h: h.get(f"/shows/{c.show['id']}"),
+    "chat": lambda c, h: h.post(f"/shows/{c.show['id']}/chat", json={"body": "hello"}),
+    "like": lambda c, h: h.post(f"/shows/{c.show['id']}/likes", json={"count": 3}),
+    "pin": lambda c, h: h.put(f"/shows/{c.show['id']}/pin", json={"listing_id": c.shelf[0]["id"]}),
+    "edit shelf": lambda c, h: h.put(
+        f"/shows/{c.show['id']}/shelf/order", json={"listing_ids": [i["id"] for i in c.shelf]}
+    ),
+    "go live": lambda c, h: h.post(f"/shows/{_fresh_show(c)}/live"),
+    "end show": lambda c, h: h.post(f"/shows/{_fresh_show(c)}/end"),
+    "read stream key": lambda c, h: h.get(f"/shows/{c.show['id']}/stream-key"),
+    "hide message": lambda c, h: h.post(f"/shows/{c.show['id']}/chat/{c.message_id}/hide"),
+    "ban": lambda c, h: h.put(f"/shows/{c.show['id']}/sanctions/{c.victim.id}", json={"ban": True}),
+    "slow mode": lambda c, h: h.patch(
+        f"/shows/{c.show['id']}/chat-settings", json={"slow_mode_seconds": 0}
+    ),
+    "add moderator": lambda c, h: h.post(
+        f"/shows/{c.show['id']}/moderators", json={"email": c.helper.email}
+    ),
+    "create product": lambda c, h: h.post(
+        f"/brands/{c.brand['id']}/products",
+        json={"title": "New", "variants": [{"name": "One", "price": "1.00", "stock": 1}]},
+    ),
+    "edit variant": lambda c, h: h.patch(
+        f"/variants/{c.product['variants'][0]['id']}", json={"stock": 7}
+    ),
+    "create show for host": lambda c, h: h.post(
+        "/shows", json={"title": "Booked", "host_id": c.people["host"].id}
+    ),
+}
+
+Y, N = True, False
+# fmt: off
+#                       anon viewer host other  mod  merch other agency admin
+MATRIX: dict[str, tuple[bool, ...]] = {
+    "view show":            (Y,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    "chat":                 (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    "like":                 (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    "pin":                  (N,  N,    Y,   N,     Y,   N,    N,    Y,     Y),
+    "edit shelf":           (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "go live":              (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "end show":             (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "read stream key":      (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "hide message":         (N,  N,    Y,   N,     Y,   N,    N,    Y,     Y),
+    "ban":                  (N,  N,    Y,   N,     Y,   N,    N,    Y,     Y),
+    "slow mode":            (N,  N,    Y,   N,     Y,   N,    N,    Y,     Y),
+    "add moderator":        (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "create product":       (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    "edit variant":         (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    "create show for host": (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+}
+# fmt: on
+
+CELLS = [
+    pytest.param(action, role, row[i], id=f"{action}-{role}")
+    for action, row in MATRIX.items()
+    for i, role in enumerate(ROLES)
+]
+
+
+def test_the_matrix_covers_every_action() -> None:
+    assert set(MATRIX) == set(ACTIONS)
+    assert all(len(row) == len(ROLES) for row in MATRIX.values())
+
+
+@pytest.mark.parametrize(("action", "role", "allowed"), CELLS)
+def test_cell(cast: Cast, action: str, role: str, allowed: bool) -> None:
+    r = ACTIONS[action](cast, cast.client(role))
+    if allowed:
+        assert 200 <= r.status_code < 300, f"{role} should {action}: {r.status_code} {r.text}"
+    else:
+        expected = 401 if role == "anonymous" else 403
+        assert r.status_code == expected, f"{role} must not {action}: {r.status_code} {r.text}"
+        assert r.json()["error"]["code"] == ("not_signed_in" if expected == 401 else "forbidden")

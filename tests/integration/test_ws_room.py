@@ -1,0 +1,274 @@
+"""The room socket: snapshot, deltas with seq, resync, reconnect, chat, likes, bad frames."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.harness import World
+
+EPHEMERAL = {"chat.message", "likes.burst"}
+
+
+def state_seqs(events: list[dict[str, Any]]) -> list[int]:
+    return [
+        e["seq"]
+        for e in events
+        if e["type"] not in EPHEMERAL | {"room.snapshot", "error", "ack", "pong"}
+    ]
+
+
+def assert_consecutive_from(seq: int, events: list[dict[str, Any]]) -> None:
+    seqs = state_seqs(events)
+    assert seqs == list(range(seq + 1, seq + 1 + len(seqs))), seqs
+
+
+def test_snapshot_first_then_state_events_one_seq_apart(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, shelf = world.live_show(host, listings=3)
+    sid = show["id"]
+    with world.socket(sid, viewer) as room:
+        first = room.wait_for("room.snapshot")
+        assert room.events[0] is first
+        snap = first["data"]
+        assert first["v"] == 1 and first["seq"] == snap["seq"]
+        assert snap["show"]["id"] == sid and snap["show"]["status"] == "live"
+        assert snap["show"]["host"] == {"id": host.id, "display_name": host.display_name}
+        assert [item["number"] for item in snap["shelf"]] == [1, 2, 3]
+        assert snap["you"]["user_id"] == viewer.id and snap["you"]["staff"] is False
+        assert snap["viewers"] >= 1
+        host.put(f"/shows/{sid}/pin", json={"listing_id": shelf[0]["id"]})
+        host.delete(f"/shows/{sid}/pin")
+        host.put(
+            f"/shows/{sid}/shelf/order",
+            json={"listing_ids": [shelf[2]["id"], shelf[0]["id"], shelf[1]["id"]]},
+        )
+        host.patch(f"/shows/{sid}", json={"title": "New title"})
+        seen = room.since("show.state", lambda e: e["data"]["title"] == "New title")
+        kinds = [e["type"] for e in seen if e["type"] != "viewers.count"]
+        assert kinds == ["shelf.pinned", "shelf.unpinned", "shelf.updated", "show.state"]
+        assert_consecutive_from(snap["seq"], seen)
+        updated = next(e for e in seen if e["type"] == "shelf.updated")
+        assert [(i["number"], i["id"]) for i in updated["data"]["shelf"]] == [
+            (1, shelf[2]["id"]),
+            (2, shelf[0]["id"]),
+            (3, shelf[1]["id"]),
+        ]
+
+
+def test_a_refused_action_publishes_nothing(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, shelf = world.live_show(host, listings=2)
+    sid = show["id"]
+    with world.socket(sid, viewer) as room:
+        snap = room.snapshot()
+        r = viewer.put(f"/shows/{sid}/pin", json={"listing_id": shelf[0]["id"]})
+        assert r.status_code == 403
+        room.send({"type": "shelf.pin", "listing_id": shelf[0]["id"], "ref": 5})
+        error = room.wait_for("error")
+        assert error["data"]["code"] == "forbidden" and error["data"]["ref"] == 5
+        assert (
+            host.put(
+                f"/shows/{sid}/shelf/order", json={"listing_ids": [shelf[0]["id"]]}
+            ).status_code
+            == 422
+        )
+        # The next thing the host does is the next seq: nothing was published in between.
+        host.patch(f"/shows/{sid}/chat-settings", json={"slow_mode_seconds": 0})
+        seen = room.since("chat.settings")
+        assert not [e for e in seen if e["type"] in {"shelf.pinned", "shelf.updated"}]
+        assert_consecutive_from(snap["seq"], seen)
+
+
+def test_resync_gets_a_fresh_snapshot(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, shelf = world.live_show(host, listings=2)
+    sid = show["id"]
+    with world.socket(sid, viewer) as room:
+        old = room.snapshot()
+        host.put(f"/shows/{sid}/pin", json={"listing_id": shelf[1]["id"]})
+        room.wait_for("shelf.pinned")
+        room.send({"type": "resync"})
+        fresh = room.snapshot()
+        assert fresh["pinned"]["id"] == shelf[1]["id"]
+        assert fresh["seq"] > old["seq"]
+
+
+def test_a_reconnect_gets_the_current_state(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, shelf = world.live_show(host, listings=3)
+    sid = show["id"]
+    with world.socket(sid, viewer) as room:
+        room.snapshot()
+    host.put(f"/shows/{sid}/pin", json={"listing_id": shelf[2]["id"]})
+    host.delete(f"/shows/{sid}/shelf/{shelf[0]['id']}")
+    host.post(f"/shows/{sid}/chat", json={"body": "welcome back"})
+    with world.socket(sid, viewer) as room:
+        snap = room.snapshot()
+        assert snap["pinned"]["id"] == shelf[2]["id"] and snap["pinned"]["number"] == 2
+        assert [i["id"] for i in snap["shelf"]] == [shelf[1]["id"], shelf[2]["id"]]
+        assert snap["chat"][-1]["body"] == "welcome back"
+        assert snap["chat"][-1]["staff"] is True
+
+
+def test_staff_badges_are_the_same_live_and_after_a_reload(world: World) -> None:
+    host, admin, viewer = (
+        world.person("Host", host=True),
+        world.person("Admin", admin=True),
+        world.person("V"),
+    )
+    show, _ = world.live_show(host, listings=1)
+    sid = show["id"]
+    with world.socket(sid, viewer) as room:
+        room.snapshot()
+        assert admin.post(f"/shows/{sid}/chat", json={"body": "admin here"}).status_code == 201
+        assert viewer.post(f"/shows/{sid}/chat", json={"body": "viewer here"}).status_code == 201
+        live = {
+            e["data"]["body"]: e["data"]["staff"]
+            for e in [room.wait_for("chat.message"), room.wait_for("chat.message")]
+        }
+    assert live == {"admin here": True, "viewer here": False}
+    stored = {m["body"]: m["staff"] for m in world.anonymous.get(f"/shows/{sid}/chat").json()}
+    assert stored == live
+
+
+def test_anonymous_viewers_watch_but_do_not_chat(world: World) -> None:
+    host = world.person("Host", host=True)
+    show, shelf = world.live_show(host, listings=1)
+    with world.socket(show["id"]) as room:
+        snap = room.snapshot()
+        assert snap["you"]["user_id"] is None and snap["you"]["roles"] == []
+        room.send({"type": "chat.send", "body": "hi", "ref": 1})
+        assert room.wait_for("error")["data"]["code"] == "not_signed_in"
+        host.put(f"/shows/{show['id']}/pin", json={"listing_id": shelf[0]["id"]})
+        assert room.wait_for("shelf.pinned")["data"]["listing"]["id"] == shelf[0]["id"]
+
+
+def test_an_unknown_show_closes_with_4404(world: World) -> None:
+    with world.socket(987654321) as room:
+        assert room.wait_closed() == 4404
+        assert room.events[0]["data"]["code"] == "show_not_found"
+    with world.socket(2**70) as room:
+        assert room.wait_closed() == 4404
+
+
+def test_viewer_counts_follow_sockets(world: World) -> None:
+    host = world.person("Host", host=True)
+    show, _ = world.live_show(host, listings=1)
+    sid = show["id"]
+    with world.socket(sid, host) as room:
+        assert room.snapshot()["viewers"] == 1
+        others = [world.socket(sid, None) for _ in range(2)]
+        room.wait_for("viewers.count", lambda e: e["data"]["count"] == 3)
+        for other in others:
+            other.close()
+        room.wait_for("viewers.count", lambda e: e["data"]["count"] == 1)
+    # The server notices the last socket close on its own time; wait for it, do not race it.
+    deadline = time.monotonic() + 5
+    while world.anonymous.get(f"/shows/{sid}").json()["viewers"] != 0:
+        assert time.monotonic() < deadline, "the closed sockets are still counted"
+        time.sleep(0.05)
+
+
+def test_chat_links_requests_and_counts_distinct_viewers(world: World) -> None:
+    host = world.person("Host", host=True)
+    ann, bob = world.person("Ann"), world.person("Bob")
+    show, shelf = world.live_show(host, listings=3)
+    sid = show["id"]
+    with world.socket(sid, ann) as a, world.socket(sid, bob) as b:
+        a.snapshot(), b.snapshot()
+        a.send({"type": "chat.send", "body": "#2 please", "ref": 1})
+        ack = a.wait_for("ack")
+        assert ack["data"]["ref"] == 1
+        msg = b.wait_for("chat.message")["data"]
+        assert msg["id"] == ack["data"]["id"]
+        assert msg["request"] == {"listing_id": shelf[1]["id"], "number": 2}
+        assert msg["user"] == {"id": ann.id, "display_name": ann.display_name}
+        assert b.wait_for("requests.counted")["data"] == {
+            "listing_id": shelf[1]["id"],
+            "number": 2,
+            "count": 1,
+        }
+        a.send({"type": "chat.send", "body": "number 2 again", "ref": 2})
+        assert b.wait_for("requests.counted")["data"]["count"] == 1  # the same viewer twice
+        b.send({"type": "chat.send", "body": "show me 2", "ref": 1})
+        assert b.wait_for("requests.counted")["data"]["count"] == 2
+        b.send({"type": "chat.send", "body": "I'm 25 and love it", "ref": 2})
+        plain = a.wait_for("chat.message", lambda e: e["data"]["body"].startswith("I'm"))
+        assert plain["data"]["request"] is None
+    snap = host.get(f"/shows/{sid}/snapshot").json()
+    assert [i["requests"] for i in snap["shelf"]] == [0, 2, 0]
+    bodies = [m["body"] for m in host.get(f"/shows/{sid}/chat").json()]
+    assert bodies == ["#2 please", "number 2 again", "show me 2", "I'm 25 and love it"]
+
+
+def test_likes_are_combined_into_bursts(world: World) -> None:
+    host, fan = world.person("Host", host=True), world.person("Fan")
+    show, _ = world.live_show(host, listings=1)
+    with world.socket(show["id"], fan) as room:
+        room.snapshot()
+        for _ in range(30):
+            room.send({"type": "like"})
+        bursts = [
+            e
+            for e in room.since("likes.burst", lambda e: e["data"]["total"] >= 30)
+            if e["type"] == "likes.burst"
+        ]
+        assert sum(b["data"]["count"] for b in bursts) == 30
+        assert bursts[-1]["data"]["total"] == 30
+        assert len(bursts) < 30
+        room.send({"type": "like", "count": 101, "ref": 9})
+        assert room.wait_for("error")["data"]["code"] == "invalid_likes"
+    assert world.anonymous.get(f"/shows/{show['id']}").json()["likes"] == 30
+
+
+def test_bad_frames_get_an_error_and_the_socket_stays_open(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, _ = world.live_show(host, listings=1)
+    with world.socket(show["id"], viewer) as room:
+        room.snapshot()
+        room.ws.send("this is not json")
+        assert room.wait_for("error")["data"]["code"] == "malformed_frame"
+        room.send({"no": "type"})  # type: ignore[dict-item]
+        assert room.wait_for("error")["data"]["code"] == "malformed_frame"
+        room.ws.send(json.dumps([1, 2, 3]))
+        assert room.wait_for("error")["data"]["code"] == "malformed_frame"
+        room.send({"type": "dance", "ref": "r1"})
+        error = room.wait_for("error")["data"]
+        assert error["code"] == "unknown_type" and error["ref"] == "r1"
+        room.send({"type": "chat.send", "body": 42})
+        assert room.wait_for("error")["data"]["code"] == "malformed_frame"
+        room.send({"type": "shelf.pin", "listing_id": 2**70})
+        assert room.wait_for("error")["data"]["code"] in {"malformed_frame", "forbidden"}
+        room.send({"type": "chat.send", "body": "y" * 301, "ref": 3})
+        error = room.wait_for("error")["data"]
+        assert error["code"] == "message_too_long" and error["ref"] == 3
+        room.send({"type": "ping", "ref": 4})
+        assert room.wait_for("pong")["data"]["ref"] == 4
+
+
+def test_an_oversized_frame_closes_the_socket_with_1009(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, _ = world.live_show(host, listings=1)
+    with world.socket(show["id"], viewer) as room:
+        room.snapshot()
+        room.send({"type": "chat.send", "body": "z" * (17 * 1024)})
+        assert room.wait_closed() == 1009
+
+
+def test_the_host_pins_over_the_socket_and_viewers_see_it(world: World) -> None:
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, shelf = world.live_show(host, listings=2)
+    with world.socket(show["id"], host) as console, world.socket(show["id"], viewer) as room:
+        console.snapshot(), room.snapshot()
+        console.send({"type": "shelf.pin", "listing_id": shelf[1]["id"], "ref": 1})
+        assert console.wait_for("ack")["data"] == {"ref": 1, "listing_id": shelf[1]["id"]}
+        assert room.wait_for("shelf.pinned")["data"]["listing"]["number"] == 2
+        console.send({"type": "shelf.unpin", "ref": 2})
+        assert room.wait_for("shelf.unpinned")["data"] == {"listing_id": shelf[1]["id"]}
+        # An id no database column can hold is a bad frame, not the end of the socket.
+        console.send({"type": "shelf.pin", "listing_id": 2**70, "ref": 3})
+        assert console.wait_for("error")["data"]["code"] == "malformed_frame"
+        console.send({"type": "ping", "ref": 4})
+        assert console.wait_for("pong")["data"]["ref"] == 4

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import pytest
+
+from hawker.domain.errors import Forbidden, NotSignedIn
+from hawker.domain.roles import (
+    ANONYMOUS,
+    Action,
+    Actor,
+    Role,
+    ShowFacts,
+    check_agency_staff,
+    check_brand_staff,
+    check_in_show,
+    check_may_create_show,
+    is_staff,
+    may_in_show,
+    roles_in_show,
+)
+
+HOST, MOD, AGENT, ADMIN, VIEWER, OTHER_HOST = 1, 2, 3, 4, 5, 6
+AGENCY = 50
+SHOW = ShowFacts(host_id=HOST, moderator_ids=frozenset({MOD}), host_agency_ids=frozenset({AGENCY}))
+
+ACTORS: dict[str, Actor] = {
+    "anonymous": ANONYMOUS,
+    "viewer": Actor(VIEWER),
+    "host": Actor(HOST, is_host=True),
+    "other host": Actor(OTHER_HOST, is_host=True),
+    "moderator": Actor(MOD),
+    "agency": Actor(AGENT, agency_ids=frozenset({AGENCY})),
+    "other agency": Actor(AGENT + 100, agency_ids=frozenset({AGENCY + 1})),
+    "merchant": Actor(7, brand_ids=frozenset({9})),
+    "admin": Actor(ADMIN, is_admin=True),
+}
+
+Y, N = True, False
+# action: anonymous, viewer, host, other host, moderator, agency, other agency, merchant, admin
+TABLE: dict[Action, tuple[bool, ...]] = {
+    Action.SHOW_WATCH: (Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    Action.CHAT_SEND: (N, Y, Y, Y, Y, Y, Y, Y, Y),
+    Action.LIKE: (N, Y, Y, Y, Y, Y, Y, Y, Y),
+    Action.SHOW_MANAGE: (N, N, Y, N, N, Y, N, N, Y),
+    Action.SHELF_PIN: (N, N, Y, N, Y, Y, N, N, Y),
+    Action.CHAT_MODERATE: (N, N, Y, N, Y, Y, N, N, Y),
+    Action.SHOW_REQUESTS: (N, N, Y, N, Y, Y, N, N, Y),
+}
+CASES = [
+    pytest.param(who, action, row[i], id=f"{action.value}-{who}")
+    for action, row in TABLE.items()
+    for i, who in enumerate(ACTORS)
+]
+
+
+@pytest.mark.parametrize(("who", "action", "allowed"), CASES)
+def test_may_in_show(who: str, action: Action, allowed: bool) -> None:
+    assert may_in_show(ACTORS[who], action, SHOW) is allowed
+
+
+@pytest.mark.parametrize(("who", "action", "allowed"), CASES)
+def test_check_in_show_says_why(who: str, action: Action, allowed: bool) -> None:
+    actor = ACTORS[who]
+    if allowed:
+        check_in_show(actor, action, SHOW)
+        return
+    expected = NotSignedIn if not actor.signed_in else Forbidden
+    with pytest.raises(expected):
+        check_in_show(actor, action, SHOW)
+
+
+def test_actions_outside_a_show_are_not_show_actions() -> None:
+    with pytest.raises(ValueError):
+        may_in_show(ACTORS["admin"], Action.BRAND_CREATE, SHOW)
+
+
+def test_roles_in_show() -> None:
+    assert roles_in_show(ANONYMOUS, SHOW) == set()
+    assert roles_in_show(ACTORS["viewer"], SHOW) == {Role.VIEWER}
+    assert roles_in_show(ACTORS["host"], SHOW) == {Role.VIEWER, Role.HOST}
+    assert roles_in_show(ACTORS["moderator"], SHOW) == {Role.VIEWER, Role.MODERATOR}
+    assert roles_in_show(ACTORS["agency"], SHOW) == {Role.VIEWER, Role.AGENCY}
+    assert roles_in_show(ACTORS["admin"], SHOW) == {Role.VIEWER, Role.ADMIN}
+    assert is_staff(ACTORS["moderator"], SHOW)
+    assert not is_staff(ACTORS["other host"], SHOW)
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("anonymous", N), ("viewer", N), ("host", Y), ("other host", N), ("moderator", N),
+        ("agency", Y), ("other agency", N), ("merchant", N), ("admin", Y),
+    ],
+)  # fmt: skip
+def test_who_may_schedule_a_show_for_the_host(who: str, allowed: bool) -> None:
+    actor = ACTORS[who]
+    if allowed:
+        check_may_create_show(actor, HOST, frozenset({AGENCY}))
+    else:
+        with pytest.raises((Forbidden, NotSignedIn)):
+            check_may_create_show(actor, HOST, frozenset({AGENCY}))
+
+
+def test_a_user_who_is_not_a_host_cannot_schedule_for_themself() -> None:
+    with pytest.raises(Forbidden):
+        check_may_create_show(Actor(VIEWER), VIEWER, frozenset())
+
+
+def test_brand_and_agency_staff() -> None:
+    check_brand_staff(ACTORS["merchant"], 9)
+    check_brand_staff(ACTORS["admin"], 9)
+    with pytest.raises(Forbidden):
+        check_brand_staff(ACTORS["merchant"], 10)
+    with pytest.raises(NotSignedIn):
+        check_brand_staff(ANONYMOUS, 9)
+    check_agency_staff(ACTORS["agency"], AGENCY)
+    with pytest.raises(Forbidden):
+        check_agency_staff(ACTORS["other agency"], AGENCY)
