@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for an annotation: pricing imports this module
+    from hawker.domain.pricing import Quote
+
 
 class DomainError(Exception):
     """A rule was broken. `code` is stable and machine-readable; `status` is the HTTP fit."""
@@ -14,6 +19,10 @@ class DomainError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+
+    def details(self) -> dict[str, object]:
+        """Facts a client shows beside the message ("only 2 left", the new quote)."""
+        return {}
 
 
 class InvalidInput(DomainError):
@@ -50,12 +59,6 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
-import typing  # noqa: E402 - kept with the checkout errors it serves
-
-if typing.TYPE_CHECKING:  # only for the annotation: pricing imports this module
-    from hawker.domain.pricing import Quote
-
-
 # Checkout. Each error below may carry facts a client shows ("only 2 left", the new quote);
 # `details()` returns them as JSON-ready values so that the web layer can add them to the
 # error body next to code and message.
@@ -64,9 +67,6 @@ if typing.TYPE_CHECKING:  # only for the annotation: pricing imports this module
 class InvalidQuantity(InvalidInput):
     code = "invalid_quantity"
     status = 422
-
-    def details(self) -> dict[str, object]:
-        return {}
 
 
 class SoldOut(Conflict):
@@ -100,9 +100,6 @@ class DealNotRunning(Conflict):
     code = "deal_not_running"
     status = 409
 
-    def details(self) -> dict[str, object]:
-        return {}
-
 
 class PriceChanged(Conflict):
     """The price moved between the quote a buyer saw and the checkout; nobody was charged."""
@@ -125,9 +122,6 @@ class CouponInvalid(Conflict):
 
     code = "coupon_invalid"
     status = 409
-
-    def details(self) -> dict[str, object]:
-        return {}
 
 
 class PaymentDeclined(DomainError):

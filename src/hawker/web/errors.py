@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -29,7 +30,17 @@ def install(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **exc.details()), exc.status, headers=headers
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def duplicate(_: Request, exc: IntegrityError) -> JSONResponse:
+        # The checks before a write catch duplicates one at a time; two requests racing past
+        # them meet the database's unique constraint, which is a conflict, not a crash.
+        return JSONResponse(
+            error_body("conflict", "that conflicts with something just saved; try again"), 409
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
