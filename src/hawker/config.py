@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cached_property
 from pathlib import Path
 
@@ -37,6 +38,16 @@ class Settings(BaseSettings):
     hub_tick_s: float = 0.05
     max_upload_bytes: int = 5 * 1024 * 1024
 
+    hold_seconds: int = Field(300, ge=1, le=3600, description="How long stock is held for a buyer who has not paid yet.")
+    secret_key: str | None = Field(
+        None, description="Signs payment webhooks; the same on every worker. Default: made once in data_dir."
+    )
+    payments_provider: str = "sandbox"
+    sandbox_delay_s: float = 0.1
+    stock_flush_s: float = 0.25
+    deals_tick_s: float = 0.5
+    sweep_s: float = 1.0
+
     # Test harness only: services the tests need must be there (CI sets it).
     require_services: bool = False
     test_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
@@ -49,3 +60,14 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    def secret(self) -> str:
+        """The configured secret, or one made on first use and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()

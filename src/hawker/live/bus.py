@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hawker.live.events import EPHEMERAL, Event, now_ms
+from hawker.live.events import STATE, Event, now_ms
 
 Handler = Callable[[Event], None]
 
@@ -39,7 +39,7 @@ class MemoryBus:
         self._handlers.clear()
 
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event:
-        if type_ not in EPHEMERAL:
+        if type_ in STATE:
             self._seq[show_id] += 1
         event = Event(type_, self._seq[show_id], now_ms(), data, show_id)
         for handler in list(self._handlers.get(show_id, ())):

@@ -1,9 +1,11 @@
 """Room events: typed and versioned, `{"v": 1, "type", "seq", "at", "data"}`.
 
 `seq` counts the **state** events of a show (pin, shelf, show state, viewer count,
-moderation). Ephemeral events (chat, like bursts) may be sampled or dropped for a slow
-viewer, so they do not advance `seq`; they carry the seq of the last state event, which
-still lets a client see that it missed state and ask for a snapshot.
+moderation, deals, stock). Ephemeral events (chat, like bursts, the sales ticker) may be
+sampled or dropped for a slow viewer, so they do not advance `seq`; they carry the seq of the
+last state event, which still lets a client see that it missed state and ask for a snapshot.
+Targeted events go to some viewers only (a buyer's own order, the live figures for staff),
+so they do not advance `seq` either, but they are never dropped.
 """
 
 from __future__ import annotations
@@ -26,23 +28,34 @@ CHAT_HIDDEN = "chat.hidden"
 CHAT_SETTINGS = "chat.settings"
 REQUESTS_COUNTED = "requests.counted"
 USER_SANCTIONED = "user.sanctioned"
+DEAL_UPDATED = "deal.updated"
+STOCK_LEFT = "stock.left"
+COUPON_DROPPED = "coupon.dropped"
 # Ephemeral: a slow viewer loses these first.
 CHAT_MESSAGE = "chat.message"
 LIKES_BURST = "likes.burst"
+SALES_TICKER = "sales.ticker"
+# Targeted: only the buyer named in data["buyer_id"] / only host and moderators.
+ORDER_UPDATED = "order.updated"
+FIGURES_UPDATED = "figures.updated"
 # Only ever sent to one connection, never published.
 ROOM_SNAPSHOT = "room.snapshot"
 ERROR = "error"
 ACK = "ack"
 PONG = "pong"
 
-EPHEMERAL: frozenset[str] = frozenset({CHAT_MESSAGE, LIKES_BURST})
+EPHEMERAL: frozenset[str] = frozenset({CHAT_MESSAGE, LIKES_BURST, SALES_TICKER})
 STATE: frozenset[str] = frozenset(
     {
         SHOW_STATE, SHELF_UPDATED, SHELF_PINNED, SHELF_UNPINNED, VIEWERS_COUNT,
         CHAT_HIDDEN, CHAT_SETTINGS, REQUESTS_COUNTED, USER_SANCTIONED,
+        DEAL_UPDATED, STOCK_LEFT, COUPON_DROPPED,
     }
 )
-PUBLISHED: frozenset[str] = STATE | EPHEMERAL
+PRIVATE: frozenset[str] = frozenset({ORDER_UPDATED})
+STAFF: frozenset[str] = frozenset({FIGURES_UPDATED})
+TARGETED: frozenset[str] = PRIVATE | STAFF
+PUBLISHED: frozenset[str] = STATE | EPHEMERAL | TARGETED
 
 
 def now_ms() -> int:
@@ -61,6 +74,13 @@ class Event:
     @property
     def ephemeral(self) -> bool:
         return self.type in EPHEMERAL
+
+    def for_connection(self, user_id: int | None, staff: bool) -> bool:
+        if self.type in PRIVATE:
+            return user_id is not None and self.data.get("buyer_id") == user_id
+        if self.type in STAFF:
+            return staff
+        return True
 
     @property
     def text(self) -> str:

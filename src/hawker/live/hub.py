@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from hawker.live.bus import Bus
-from hawker.live.events import USER_SANCTIONED, Event
+from hawker.live.events import TARGETED, USER_SANCTIONED, Event
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,10 @@ class Room:
         self.connections: set[Connection] = set()
 
     def deliver(self, event: Event) -> None:
+        targeted = event.type in TARGETED
         for connection in list(self.connections):
+            if targeted and not event.for_connection(connection.user_id, connection.staff):
+                continue
             connection.offer(event)
         if event.type == USER_SANCTIONED and event.data.get("banned"):
             # A ban ends the viewer's sockets on every worker; reconnecting is refused.

@@ -1,7 +1,7 @@
 -- Publish one room event with its per-show seq, atomically.
 -- INCR and PUBLISH in one script: two workers publishing at once can never put
 -- seq 6 on the wire before seq 5.
--- KEYS[1] = the show's seq counter; ARGV = channel, type, at (ms), data (JSON), ephemeral ("1"/"0")
+-- KEYS[1] = the show's seq counter; ARGV = channel, type, at (ms), data (JSON), "1" if the event does not count in seq
 -- A missing counter (a new show, or Redis restarted empty) starts at the clock in ms, so
 -- seq keeps growing across a Redis restart and every viewer sees a gap and resyncs.
 if redis.call("EXISTS", KEYS[1]) == 0 then

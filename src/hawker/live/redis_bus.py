@@ -20,7 +20,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from hawker.live.bus import Handler
-from hawker.live.events import EPHEMERAL, Event, now_ms
+from hawker.live.events import STATE, Event, now_ms
 
 log = logging.getLogger(__name__)
 PREFIX = "hawker:show:"
@@ -56,10 +56,9 @@ class RedisBus:
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event:
         at = now_ms()
         body = orjson.dumps(data)
-        ephemeral = type_ in EPHEMERAL
         seq = await self._publish(
             keys=[f"{PREFIX}{show_id}:seq"],
-            args=[channel(show_id), type_, at, body, "1" if ephemeral else "0"],
+            args=[channel(show_id), type_, at, body, "0" if type_ in STATE else "1"],
         )
         return Event(type_, int(seq), at, data, show_id)
 

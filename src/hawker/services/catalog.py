@@ -17,7 +17,7 @@ from hawker.domain.money import Money, check_currency
 from hawker.domain.roles import Actor, check_brand_staff, check_signed_in
 from hawker.services.accounts import utcnow
 from hawker.services.context import Context
-from hawker.store.tables import Brand, BrandMember, Product, ProductImage, User, Variant
+from hawker.store.tables import Brand, BrandMember, Order, Product, ProductImage, User, Variant
 
 MAX_STOCK = 10_000_000
 MAX_IMAGES = 12
@@ -218,7 +218,7 @@ async def do_update_variant(
     name: str | None = None,
     price: Decimal | str | int | None = None,
     stock: int | None = None,
-) -> Variant:
+) -> dict[str, Any]:
     async with ctx.db.session() as s:
         variant = await s.get(Variant, variant_id)
         if variant is None:
@@ -229,10 +229,35 @@ async def do_update_variant(
             variant.name = _text(name, "name", 1, 100)
         if price is not None:
             variant.price_minor = Money.of(price, variant.currency).minor
+        delta = 0
         if stock is not None:
-            variant.stock = check_stock(stock)
+            # The merchant says how many are left to sell; held and sold units stay counted.
+            committed = (await committed_units(s, [variant.id])).get(variant.id, 0)
+            new_total = check_stock(stock) + committed
+            delta = new_total - variant.stock
+            variant.stock = new_total
         await s.commit()
-        return variant
+    if delta:
+        from hawker.services import stock as stock_service
+
+        await stock_service.adjust(ctx, stock_service.variant_pool(variant_id), delta, ledger_written=True)
+    async with ctx.db.session() as s:
+        return variant_json(variant, (await committed_units(s, [variant_id])).get(variant_id, 0))
+
+
+async def committed_units(s: AsyncSession, variant_ids: Sequence[int]) -> dict[int, int]:
+    """Variant id -> units held or sold through its own stock (the ledger's open orders)."""
+    if not variant_ids:
+        return {}
+    from hawker.services.stock import OPEN_STATUSES, variant_pool
+
+    pools = {variant_pool(v): v for v in variant_ids}
+    rows = await s.execute(
+        select(Order.pool, func.sum(Order.quantity))
+        .where(Order.pool.in_(pools), Order.status.in_(OPEN_STATUSES))
+        .group_by(Order.pool)
+    )
+    return {pools[pool]: int(n) for pool, n in rows.all()}
 
 
 async def do_add_image(ctx: Context, actor: Actor, product_id: int, url: str) -> ProductImage:
@@ -303,10 +328,12 @@ async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[st
     ).all():
         images[image.product_id].append({"id": image.id, "url": image.url})
     variants: dict[int, list[dict[str, Any]]] = {pid: [] for pid in product_ids}
-    for v in (
+    rows = (
         await s.scalars(select(Variant).where(Variant.product_id.in_(product_ids)).order_by(Variant.id))
-    ).all():
-        variants[v.product_id].append(variant_json(v))
+    ).all()
+    committed = await committed_units(s, [v.id for v in rows])
+    for v in rows:
+        variants[v.product_id].append(variant_json(v, committed.get(v.id, 0)))
     out = []
     for pid in product_ids:
         p = products[pid]
@@ -323,13 +350,14 @@ async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[st
     return out
 
 
-def variant_json(v: Variant) -> dict[str, Any]:
+def variant_json(v: Variant, committed: int = 0) -> dict[str, Any]:
+    """`stock` is what is left to sell: put up for sale, less what is held or sold."""
     return {
         "id": v.id,
         "name": v.name,
         "sku": v.sku,
         "price": Money.from_minor(v.price_minor, v.currency).to_json(),
-        "stock": v.stock,
+        "stock": v.stock - committed,
     }
 
 

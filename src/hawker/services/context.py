@@ -15,7 +15,10 @@ from typing import Any
 from hawker.config import Settings
 from hawker.domain.chat import ChatGate
 from hawker.live.bus import Bus, make_bus
+from hawker.live.gate import StockGate, make_gate
 from hawker.live.hub import Hub, HubLimits
+from hawker.payments.port import PaymentProvider
+from hawker.payments.webhooks import SeenEvents
 from hawker.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -27,11 +30,30 @@ class Context:
     db: Database
     bus: Bus
     hub: Hub
+    gate: StockGate
+    payments: PaymentProvider
+    seen_events: SeenEvents = field(default_factory=SeenEvents)
     # Per process; with many workers a viewer's pace is kept by the worker it talks to.
     chat_gates: dict[int, ChatGate] = field(default_factory=dict)
     pending_likes: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last_counts: dict[int, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Show -> stock pools that moved since the last "N left" went out (combined, not per sale).
+    dirty_stock: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    dirty_figures: set[int] = field(default_factory=set)
+    # Show -> (latest buyer, listing number, sales since the last ticker line).
+    sales: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+
+    def mark_stock(self, show_id: int, pool: str) -> None:
+        self.dirty_stock[show_id].add(pool)
+
+    def mark_figures(self, show_id: int) -> None:
+        self.dirty_figures.add(show_id)
+
+    def note_sale(self, show_id: int, who: str, number: int, quantity: int) -> None:
+        _, _, count = self.sales.get(show_id, ("", 0, 0))
+        self.sales[show_id] = (who, number, count + quantity)
+        self.mark_figures(show_id)
 
     def chat_gate(self, show_id: int) -> ChatGate:
         gate = self.chat_gates.get(show_id)
@@ -47,19 +69,41 @@ class Context:
 
 
 def build_context(settings: Settings) -> Context:
+    from hawker.payments.sandbox import SandboxProvider
+
     bus = make_bus(settings.redis_url)
     hub = Hub(bus, HubLimits(tick=settings.hub_tick_s))
-    return Context(settings=settings, db=Database(settings.db_url), bus=bus, hub=hub)
+    payments = SandboxProvider(settings.secret(), delay=settings.sandbox_delay_s)
+    ctx = Context(
+        settings=settings, db=Database(settings.db_url), bus=bus, hub=hub,
+        gate=make_gate(settings.redis_url), payments=payments,
+    )
+    return ctx
 
 
 async def start(ctx: Context) -> None:
-    from hawker.services import chat, presence
+    from hawker.payments.sandbox import SandboxProvider
+    from hawker.services import chat, checkout, deals, live_sales, presence, stock
 
+    if isinstance(ctx.payments, SandboxProvider):
+        # The sandbox delivers its webhooks straight to the handler the HTTP endpoint uses.
+        async def deliver(headers: Any, body: bytes) -> int:
+            await checkout.handle_webhook(ctx, headers, body)
+            return 200
+
+        ctx.payments.register(deliver)
     await ctx.bus.start()
-    ctx.tasks.append(asyncio.create_task(_every(ctx.settings.like_flush_s, chat.flush_likes, ctx)))
-    ctx.tasks.append(
-        asyncio.create_task(_every(ctx.settings.viewers_flush_s, presence.notify_counts, ctx))
-    )
+    await stock.reconcile(ctx)
+    s = ctx.settings
+    for seconds, job in (
+        (s.like_flush_s, chat.flush_likes),
+        (s.viewers_flush_s, presence.notify_counts),
+        (s.stock_flush_s, live_sales.flush),
+        (s.deals_tick_s, deals.tick),
+        (s.sweep_s, checkout.sweep_expired),
+        (30.0, stock.reconcile),
+    ):
+        ctx.tasks.append(asyncio.create_task(_every(seconds, job, ctx)))
 
 
 async def stop(ctx: Context) -> None:
@@ -69,6 +113,8 @@ async def stop(ctx: Context) -> None:
     ctx.tasks.clear()
     await ctx.hub.close()
     await ctx.bus.close()
+    await ctx.payments.aclose()
+    await ctx.gate.close()
     await ctx.db.close()
 
 

@@ -37,6 +37,12 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
         sanction = await sanction_of(s, show_id, actor.user_id)
         me = await s.get(User, actor.user_id) if actor.user_id else None
     pinned = next((item for item in shelf if item["id"] == show.pinned_listing_id), None)
+    staff = is_staff(actor, facts)
+    from hawker.services import checkout, coupons, deals
+
+    open_deals = await deals.list_deals(ctx, show_id)
+    drops = await coupons.dropped_coupons(ctx, show_id)
+    figures = await checkout.figures(ctx, show_id) if staff else None
     muted = _aware(sanction.muted_until) if sanction else None
     return {
         "seq": seq,
@@ -48,11 +54,14 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
         "likes": show.likes,
         "chat": chat,
         "slow_mode_seconds": show.slow_mode_seconds,
+        "deals": open_deals,
+        "coupons": drops,
+        "figures": figures,
         "you": {
             "user_id": actor.user_id,
             "display_name": me.display_name if me else None,
             "roles": sorted(r.value for r in roles_in_show(actor, facts)),
-            "staff": is_staff(actor, facts),
+            "staff": staff,
             "muted_until": muted.isoformat() if muted else None,
         },
     }

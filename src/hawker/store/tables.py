@@ -214,3 +214,120 @@ class ShowSanction(Base):
     muted_until: Mapped[datetime | None] = mapped_column(Stamp)
     by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+# -- checkout ---------------------------------------------------------------------------
+
+
+class Address(Base):
+    """A buyer's shipping address: asked once, kept, used for every order."""
+
+    __tablename__ = "addresses"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    line1: Mapped[str] = mapped_column(String(200))
+    line2: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100))
+    region: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Deal(Base):
+    """A flash deal: `quantity` units of one variant carved out of its stock, at `price`,
+    at most `per_buyer_limit` each, between `starts_at` and `ends_at`."""
+
+    __tablename__ = "deals"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id"))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    quantity: Mapped[int] = mapped_column(Integer)
+    per_buyer_limit: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(Stamp)
+    ends_at: Mapped[datetime] = mapped_column(Stamp)
+    # The status last announced to the room; the workers race to announce each change once.
+    status: Mapped[str] = mapped_column(String(12))
+    # Set once the deal is over and its unsold units went back to the variant's stock.
+    closed_at: Mapped[datetime | None] = mapped_column(Stamp)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Coupon(Base):
+    __tablename__ = "coupons"
+    __table_args__ = (UniqueConstraint("code", "show_id", "brand_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    percent_off: Mapped[int | None] = mapped_column(Integer)
+    amount_off_minor: Mapped[int | None] = mapped_column(BigInteger)
+    min_spend_minor: Mapped[int | None] = mapped_column(BigInteger)
+    uses_per_buyer: Mapped[int] = mapped_column(Integer)
+    total_uses: Mapped[int | None] = mapped_column(Integer)
+    show_id: Mapped[int | None] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime | None] = mapped_column(Stamp)
+    ends_at: Mapped[datetime | None] = mapped_column(Stamp)
+    claim_limit: Mapped[int | None] = mapped_column(Integer)
+    dropped_at: Mapped[datetime | None] = mapped_column(Stamp)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class CouponClaim(Base):
+    __tablename__ = "coupon_claims"
+    coupon_id: Mapped[int] = mapped_column(
+        ForeignKey("coupons.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    claimed_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Order(Base):
+    """The durable ledger. A pending order *is* the reservation: its units are held in
+    `pool` under `reservation_id` until it is paid or its hold expires."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("buyer_id", "idempotency_key"),
+        UniqueConstraint("pool", "reservation_id"),
+        Index("ix_orders_show_id_status", "show_id", "status"),
+        Index("ix_orders_status_hold_expires_at", "status", "hold_expires_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id"))
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id", ondelete="SET NULL"))
+    listing_number: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(12))
+    pool: Mapped[str] = mapped_column(String(64))
+    reservation_id: Mapped[int] = mapped_column(BigInteger)
+    coupon_reservation_id: Mapped[int | None] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    hold_expires_at: Mapped[datetime] = mapped_column(Stamp)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    decline_reason: Mapped[str | None] = mapped_column(String(200))
+    shipping: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    paid_at: Mapped[datetime | None] = mapped_column(Stamp)
+    closed_at: Mapped[datetime | None] = mapped_column(Stamp)

@@ -13,7 +13,7 @@ from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
 from hawker.web import errors, pages, studio, ws
-from hawker.web.api import accounts, catalog, shows
+from hawker.web.api import accounts, catalog, checkout, shows
 
 STATIC = Path(__file__).parent / "static"
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
     pages.install(app)  # after errors.install: pages get HTML error pages
-    for router in (accounts.router, catalog.router, shows.router):
+    for router in (accounts.router, catalog.router, shows.router, checkout.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws.router)
     app.include_router(pages.router)

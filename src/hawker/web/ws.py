@@ -23,7 +23,7 @@ from hawker.domain.errors import DomainError, InvalidInput
 from hawker.domain.roles import ANONYMOUS, Actor, is_staff
 from hawker.live import events
 from hawker.live.hub import Connection
-from hawker.services import chat, rooms, shelf
+from hawker.services import chat, checkout, coupons, rooms, shelf
 from hawker.services.accounts import COOKIE
 from hawker.services.context import Context
 from hawker.web.auth import authenticate
@@ -157,6 +157,26 @@ async def _hide(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+async def _buy(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
+    """The fast path of a flash sale: a viewer already connected buys without a new request."""
+    key = frame.get("key")
+    quantity = frame.get("quantity", 1)
+    if not isinstance(key, str) or not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise InvalidInput('"key" must be text and "quantity" a whole number', code="malformed_frame")
+    variant = frame.get("variant_id")
+    order, _ = await checkout.do_buy(
+        room.ctx, room.actor, room.show_id, listing_id=_int(frame, "listing_id"),
+        variant_id=_int(frame, "variant_id") if variant is not None else None,
+        quantity=quantity, idempotency_key=key,
+    )
+    return {"order": order}
+
+
+async def _claim(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
+    coupon = await coupons.do_claim(room.ctx, room.actor, _int(frame, "coupon_id"))
+    return {"coupon": coupon}
+
+
 _HANDLERS: dict[str, Callable[[Room, dict[str, Any]], Awaitable[dict[str, Any] | None]]] = {
     "chat.send": _chat_send,
     "like": _like,
@@ -165,6 +185,8 @@ _HANDLERS: dict[str, Callable[[Room, dict[str, Any]], Awaitable[dict[str, Any] |
     "shelf.pin": _pin,
     "shelf.unpin": _unpin,
     "chat.hide": _hide,
+    "buy": _buy,
+    "coupon.claim": _claim,
 }
 
 

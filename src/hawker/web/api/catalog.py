@@ -95,10 +95,9 @@ async def add_variant(
 async def update_variant(
     variant_id: PathId, body: VariantPatch, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
-    variant = await catalog.do_update_variant(
+    return await catalog.do_update_variant(
         ctx, actor, variant_id, name=body.name, price=body.price, stock=body.stock
     )
-    return catalog.variant_json(variant)
 
 
 @router.post("/products/{product_id}/images", status_code=201, response_model=ImageOut)

@@ -349,3 +349,165 @@ class SnapshotOut(BaseModel):
 
 
 ChatOut.model_rebuild()
+
+
+# -- checkout ---------------------------------------------------------------------------
+
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class AddressIn(In):
+    name: Annotated[str, StringConstraints(max_length=100)]
+    line1: Annotated[str, StringConstraints(max_length=200)]
+    line2: Annotated[str, StringConstraints(max_length=200)] = ""
+    city: Annotated[str, StringConstraints(max_length=100)]
+    region: Annotated[str, StringConstraints(max_length=100)] = ""
+    postal_code: Annotated[str, StringConstraints(max_length=20)]
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2)]
+    phone: Annotated[str, StringConstraints(max_length=40)] = ""
+
+
+class AddressOut(BaseModel):
+    name: str
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
+    phone: str
+
+
+class BuyIn(In):
+    listing_id: Id
+    variant_id: Id | None = None
+    quantity: Annotated[int, Field(strict=True)] = 1
+    idempotency_key: IdempotencyKey
+    coupon_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+    quote_fingerprint: Annotated[str, StringConstraints(max_length=80)] | None = None
+
+
+class QuoteIn(In):
+    listing_id: Id
+    variant_id: Id | None = None
+    quantity: Annotated[int, Field(strict=True)] = 1
+    coupon_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class QuoteLineOut(BaseModel):
+    listing_id: int
+    variant_id: int | None
+    quantity: int
+    list_price: MoneyOut
+    unit_price: MoneyOut
+    line_total: MoneyOut
+    on_deal: bool
+    coupon_applies: bool
+
+
+class QuoteOut(BaseModel):
+    show_id: int
+    currency: str
+    lines: list[QuoteLineOut]
+    subtotal: MoneyOut
+    discount: MoneyOut
+    total: MoneyOut
+    coupon_code: str | None
+    fingerprint: str
+
+
+class OrderOut(BaseModel):
+    id: int
+    status: str
+    show_id: int
+    listing_id: int | None
+    number: int
+    variant_id: int
+    deal_id: int | None
+    title: str
+    quantity: int
+    unit_price: MoneyOut
+    subtotal: MoneyOut
+    discount: MoneyOut
+    total: MoneyOut
+    idempotency_key: str
+    hold_expires_at: str
+    decline_reason: str | None
+    shipping: dict[str, str]
+    created_at: str
+    paid_at: str | None
+
+
+class CardIn(In):
+    number: Annotated[str, StringConstraints(max_length=30)]
+    expiry: Annotated[str, StringConstraints(max_length=7)]
+    cvc: Annotated[str, StringConstraints(max_length=4)]
+
+
+class PayIn(In):
+    card: CardIn
+
+
+class DealIn(In):
+    listing_id: Id
+    variant_id: Id | None = None
+    price: Amount
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    per_buyer_limit: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1
+    duration_seconds: Annotated[int, Field(strict=True, ge=1, le=86_400)] = 300
+    countdown_seconds: Annotated[int, Field(strict=True, ge=0, le=600)] = 0
+
+
+class DealVariant(BaseModel):
+    id: int
+    name: str
+
+
+class DealOut(BaseModel):
+    id: int
+    listing_id: int
+    number: int | None
+    variant: DealVariant
+    price: MoneyOut
+    list_price: MoneyOut | None
+    quantity: int
+    left: int
+    per_buyer_limit: int
+    starts_at: str
+    ends_at: str
+    status: str
+    server_time: str
+
+
+class CouponIn(In):
+    code: Annotated[str, StringConstraints(max_length=32)]
+    percent_off: Annotated[int, Field(strict=True, ge=1, le=100)] | None = None
+    amount_off: Amount | None = None
+    min_spend: Amount | None = None
+    uses_per_buyer: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
+    total_uses: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] | None = None
+    show_id: Id | None = None
+    brand_id: Id | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    claim_limit: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] | None = None
+
+
+class CouponOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    code: str
+    percent_off: int | None
+    amount_off: MoneyOut | None
+    min_spend: MoneyOut
+    show_id: int | None
+    brand_id: int | None
+    claimable: bool
+    dropped: bool
+
+
+class FiguresOut(BaseModel):
+    units: int
+    orders: int
+    gmv: MoneyOut
+    orders_per_minute: int

@@ -1,0 +1,714 @@
+"""Checkout: buy inside the stream, pay, and everything that can happen to an order after.
+
+The order of steps is what keeps stock right:
+- buy: the gate holds the units first (atomic, shared by all workers), then the ledger
+  gets the pending order; if writing the order fails, the hold is given back.
+- pay / decline / expire / cancel / refund: the ledger changes first (under the order's row
+  lock, so a late payment and the expiry sweep cannot both win), then the gate follows.
+  A gate that lost the pool rebuilds it from the ledger, which is already right.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hawker.domain import orders as rules
+from hawker.domain.coupons import Coupon as CouponRule
+from hawker.domain.coupons import CouponUsage, normalise_code
+from hawker.domain.errors import (
+    Conflict,
+    CouponInvalid,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentDeclined,
+)
+from hawker.domain.money import Money
+from hawker.domain.pricing import LineInput, Quote, check_price_unchanged, price
+from hawker.domain.roles import Action, Actor, check_brand_staff, check_signed_in, may_in_show
+from hawker.domain.stock import ReservationState, check_idempotency_key
+from hawker.live import events
+from hawker.live.gate import Hold
+from hawker.payments.port import CardDetails, EventType, PaymentIntent
+from hawker.services import stock
+from hawker.services.accounts import utcnow
+from hawker.services.chat import _aware
+from hawker.services.context import Context
+from hawker.services.shows import LIVE, access_show, show_facts
+from hawker.store.tables import (
+    Address,
+    Brand,
+    Coupon,
+    CouponClaim,
+    Deal,
+    Listing,
+    Order,
+    Product,
+    User,
+    Variant,
+)
+
+log = logging.getLogger(__name__)
+
+PENDING, PAID, FULFILLED = stock.PENDING, stock.PAID, stock.FULFILLED
+CANCELLED, EXPIRED, REFUNDED = stock.CANCELLED, stock.EXPIRED, stock.REFUNDED
+
+
+class AddressRequired(Conflict):
+    code = "address_required"
+
+
+# -- addresses ----------------------------------------------------------------------------
+
+
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+
+
+def check_address(fields: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    limits = {"name": 100, "line1": 200, "line2": 200, "city": 100, "region": 100,
+              "postal_code": 20, "country": 2, "phone": 40}
+    for name in ADDRESS_FIELDS:
+        value = " ".join(str(fields.get(name) or "").split())
+        if name in ("name", "line1", "city", "postal_code", "country") and not value:
+            raise InvalidInput(f"the address needs a {name.replace('_', ' ')}", code="invalid_address")
+        if len(value) > limits[name]:
+            raise InvalidInput(f"{name} has at most {limits[name]} characters", code="invalid_address")
+        out[name] = value
+    country = out["country"].upper()
+    if len(country) != 2 or not country.isalpha() or not country.isascii():
+        raise InvalidInput("country is a two-letter code such as US or CN", code="invalid_address")
+    out["country"] = country
+    return out
+
+
+async def do_save_address(ctx: Context, actor: Actor, fields: Mapping[str, str]) -> dict[str, str]:
+    user_id = check_signed_in(actor)
+    clean = check_address(fields)
+    async with ctx.db.session() as s:
+        address = await s.get(Address, user_id)
+        if address is None:
+            address = Address(user_id=user_id, updated_at=utcnow(), **clean)
+            s.add(address)
+        else:
+            for name, value in clean.items():
+                setattr(address, name, value)
+            address.updated_at = utcnow()
+        await s.commit()
+    return clean
+
+
+async def get_address(ctx: Context, actor: Actor) -> dict[str, str] | None:
+    user_id = check_signed_in(actor)
+    async with ctx.db.session() as s:
+        address = await s.get(Address, user_id)
+        return _address_json(address) if address else None
+
+
+def _address_json(address: Address) -> dict[str, str]:
+    return {name: getattr(address, name) for name in ADDRESS_FIELDS}
+
+
+# -- what is being bought ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One listing and variant of a live show, with the deal that runs on it, if any."""
+
+    listing: Listing
+    variant: Variant
+    product: Product
+    deal: Deal | None
+
+    @property
+    def pool(self) -> str:
+        if self.deal is not None:
+            return stock.deal_pool(self.deal.id)
+        return stock.variant_pool(self.variant.id)
+
+
+async def access_item(
+    s: AsyncSession, show_id: int, listing_id: int, variant_id: int | None
+) -> Item:
+    listing = await s.get(Listing, listing_id)
+    if listing is None or listing.show_id != show_id:
+        raise NotFound(f"no listing {listing_id} in show {show_id}", code="listing_not_found")
+    offered = set(listing.variant_ids or [])
+    variants = (await s.scalars(select(Variant).where(Variant.product_id == listing.product_id).order_by(Variant.id))).all()
+    choices = [v for v in variants if not offered or v.id in offered]
+    if variant_id is None:
+        if len(choices) != 1:
+            raise InvalidInput("pick a variant (shade, size ...) of this item", code="variant_required")
+        variant = choices[0]
+    else:
+        found = next((v for v in choices if v.id == variant_id), None)
+        if found is None:
+            raise NotFound(f"variant {variant_id} is not offered in listing #{listing.position}", code="variant_not_found")
+        variant = found
+    product = await s.get(Product, listing.product_id)
+    assert product is not None
+    deal = await s.scalar(
+        select(Deal).where(
+            Deal.listing_id == listing.id,
+            Deal.variant_id == variant.id,
+            Deal.closed_at.is_(None),
+        ).order_by(Deal.id.desc()).limit(1)
+    )
+    return Item(listing, variant, product, deal)
+
+
+def _deal_rule(deal: Deal) -> Any:
+    from hawker.domain.deals import Deal as DealRule
+
+    return DealRule(
+        listing_id=deal.listing_id,
+        price=Money.from_minor(deal.price_minor, deal.currency),
+        quantity=deal.quantity,
+        per_buyer_limit=deal.per_buyer_limit,
+        starts_at=_aware(deal.starts_at) or utcnow(),
+        ends_at=_aware(deal.ends_at) or utcnow(),
+    )
+
+
+async def _coupon(s: AsyncSession, code: str, show_id: int, brand_id: int) -> Coupon:
+    normal = normalise_code(code)
+    found = (
+        await s.scalars(
+            select(Coupon).where(Coupon.code == normal).order_by(Coupon.show_id.is_(None), Coupon.id)
+        )
+    ).all()
+    for coupon in found:
+        if coupon.show_id in (None, show_id) and coupon.brand_id in (None, brand_id):
+            return coupon
+    if found:
+        raise CouponInvalid("this coupon is not for this item", code="coupon_not_applicable")
+    raise NotFound(f"no coupon {normal!r}", code="coupon_not_found")
+
+
+def coupon_rule(c: Coupon) -> CouponRule:
+    return CouponRule(
+        code=c.code,
+        currency=c.currency,
+        percent_off=c.percent_off,
+        amount_off=Money.from_minor(c.amount_off_minor, c.currency) if c.amount_off_minor is not None else None,
+        min_spend=Money.from_minor(c.min_spend_minor or 0, c.currency),
+        uses_per_buyer=c.uses_per_buyer,
+        total_uses=c.total_uses,
+        show_id=c.show_id,
+        brand_id=c.brand_id,
+        starts_at=_aware(c.starts_at),
+        ends_at=_aware(c.ends_at),
+        claim_limit=c.claim_limit,
+    )
+
+
+async def _quote(
+    ctx: Context,
+    s: AsyncSession,
+    buyer_id: int,
+    show_id: int,
+    currency: str,
+    item: Item,
+    quantity: int,
+    coupon: Coupon | None,
+) -> Quote:
+    now = utcnow()
+    deal_price = None
+    if item.deal is not None:
+        rule = _deal_rule(item.deal)
+        if rule.starts_at <= now < rule.ends_at:
+            deal_price = rule.price
+    usage = None
+    if coupon is not None:
+        claimed = await s.get(CouponClaim, (coupon.id, buyer_id)) is not None
+        # Uses are counted atomically by the gate at checkout; here only the claim matters.
+        usage = CouponUsage(claimed=claimed)
+    return price(
+        [
+            LineInput(
+                listing_id=item.listing.id,
+                brand_id=item.product.brand_id,
+                listing_price=Money.from_minor(item.listing.price_minor, item.listing.currency),
+                quantity=quantity,
+                variant_id=item.variant.id,
+                deal_price=deal_price,
+            )
+        ],
+        show_id=show_id,
+        currency=currency,
+        now=now,
+        coupon=coupon_rule(coupon) if coupon else None,
+        usage=usage,
+    )
+
+
+async def quote(
+    ctx: Context,
+    actor: Actor,
+    show_id: int,
+    *,
+    listing_id: int,
+    variant_id: int | None,
+    quantity: int,
+    coupon_code: str | None,
+) -> dict[str, Any]:
+    buyer_id = check_signed_in(actor)
+    rules.check_quantity(quantity)
+    async with ctx.db.session() as s:
+        show = await access_show(s, show_id)
+        item = await access_item(s, show_id, listing_id, variant_id)
+        coupon = await _coupon(s, coupon_code, show_id, item.product.brand_id) if coupon_code else None
+        q = await _quote(ctx, s, buyer_id, show_id, show.currency, item, quantity, coupon)
+    return q.to_json()
+
+
+# -- buying -----------------------------------------------------------------------------------
+
+
+async def do_buy(
+    ctx: Context,
+    actor: Actor,
+    show_id: int,
+    *,
+    listing_id: int,
+    variant_id: int | None,
+    quantity: int,
+    idempotency_key: str,
+    coupon_code: str | None = None,
+    quote_fingerprint: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Hold the units and open a pending order. Returns (order, created): the same key again
+    returns the same order with created=False, never a second one."""
+    buyer_id = check_signed_in(actor)
+    key = check_idempotency_key(idempotency_key)
+    rules.check_quantity(quantity)
+    async with ctx.db.session() as s:
+        existing = await _order_by_key(s, buyer_id, key)
+        if existing is not None:
+            return _same_request(existing, listing_id, variant_id, quantity), False
+        show = await access_show(s, show_id)
+        if show.status != LIVE:
+            raise Conflict("buying opens when the show is on air", code="show_not_live")
+        item = await access_item(s, show_id, listing_id, variant_id)
+        address = await s.get(Address, buyer_id)
+        if address is None:
+            raise AddressRequired("add a shipping address first (PUT /api/v1/me/address)")
+        coupon = await _coupon(s, coupon_code, show_id, item.product.brand_id) if coupon_code else None
+        q = await _quote(ctx, s, buyer_id, show_id, show.currency, item, quantity, coupon)
+        if quote_fingerprint is not None:
+            check_price_unchanged(q, quote_fingerprint)
+        if item.deal is not None:
+            from hawker.domain.deals import DealStatus, deal_status
+
+            status = deal_status(_deal_rule(item.deal), utcnow(), 1)
+            if status is DealStatus.SCHEDULED:
+                from hawker.domain.errors import DealNotRunning
+
+                raise DealNotRunning("the deal has not started yet")
+        shipping = _address_json(address)
+
+    hold = (await stock.reserve(ctx, item.pool, buyer=buyer_id, quantity=quantity, key=key)).check()
+    if hold.replay:
+        replayed = await _replayed(ctx, buyer_id, key, listing_id, variant_id, quantity)
+        if replayed is not None:
+            return replayed, False
+        if hold.state is not ReservationState.HELD:
+            raise Conflict("this request's hold has ended; buy again", code="hold_expired")
+        # The gate holds for this key but no order was written (a worker died in between,
+        # or the first request is still on its way): write it now; the unique key decides.
+        try:
+            order = await _write_order(ctx, buyer_id, show_id, item, q, hold, None, None, key, shipping)
+        except IntegrityError:
+            again = await _replayed(ctx, buyer_id, key, listing_id, variant_id, quantity)
+            if again is None:
+                raise
+            return again, False
+        ctx.mark_stock(show_id, item.pool)
+        return order, True
+    coupon_hold: Hold | None = None
+    try:
+        if coupon is not None and q.discount.amount > 0:
+            coupon_hold = await stock.reserve(ctx, stock.coupon_pool(coupon.id), buyer=buyer_id, quantity=1, key=key)
+            if not coupon_hold.ok:
+                raise CouponInvalid(
+                    "you have already used this coupon" if coupon_hold.status == "limit_reached"
+                    else "this coupon has been used up",
+                    code="coupon_already_used" if coupon_hold.status == "limit_reached" else "coupon_used_up",
+                )
+        order = await _write_order(
+            ctx, buyer_id, show_id, item, q, hold, coupon if coupon_hold else None,
+            coupon_hold, key, shipping,
+        )
+    except BaseException:
+        await stock.settle(ctx, item.pool, hold.reservation_id, "release")
+        if coupon is not None and coupon_hold is not None and coupon_hold.ok:
+            await stock.settle(ctx, stock.coupon_pool(coupon.id), coupon_hold.reservation_id, "release")
+        raise
+    ctx.mark_stock(show_id, item.pool)
+    return order, True
+
+
+async def _write_order(
+    ctx: Context,
+    buyer_id: int,
+    show_id: int,
+    item: Item,
+    q: Quote,
+    hold: Hold,
+    coupon: Coupon | None,
+    coupon_hold: Hold | None,
+    key: str,
+    shipping: dict[str, str],
+) -> dict[str, Any]:
+    line = q.lines[0]
+    order = Order(
+        buyer_id=buyer_id,
+        show_id=show_id,
+        listing_id=item.listing.id,
+        listing_number=item.listing.position,
+        product_id=item.product.id,
+        brand_id=item.product.brand_id,
+        variant_id=item.variant.id,
+        deal_id=item.deal.id if item.deal is not None else None,
+        coupon_id=coupon.id if coupon is not None else None,
+        title=f"{item.product.title} — {item.variant.name}"[:300],
+        quantity=line.quantity,
+        unit_price_minor=line.unit_price.minor,
+        subtotal_minor=q.subtotal.minor,
+        discount_minor=q.discount.minor,
+        total_minor=q.total.minor,
+        currency=q.currency,
+        status=PENDING,
+        pool=item.pool,
+        reservation_id=hold.reservation_id,
+        coupon_reservation_id=coupon_hold.reservation_id if coupon_hold else None,
+        idempotency_key=key,
+        hold_expires_at=datetime.fromtimestamp(hold.expires_at_ms / 1000, tz=utcnow().tzinfo),
+        shipping=shipping,
+        created_at=utcnow(),
+    )
+    async with ctx.db.session() as s:
+        s.add(order)
+        await s.commit()
+        return order_json(order)
+
+
+async def _order_by_key(s: AsyncSession, buyer_id: int, key: str) -> Order | None:
+    return await s.scalar(select(Order).where(Order.buyer_id == buyer_id, Order.idempotency_key == key))
+
+
+def _same_request(order: Order, listing_id: int, variant_id: int | None, quantity: int) -> dict[str, Any]:
+    if order.listing_id != listing_id or order.quantity != quantity or (
+        variant_id is not None and order.variant_id != variant_id
+    ):
+        raise InvalidInput("this idempotency key was used for another order", code="idempotency_key_reused")
+    return order_json(order)
+
+
+async def _replayed(
+    ctx: Context, buyer_id: int, key: str, listing_id: int, variant_id: int | None, quantity: int
+) -> dict[str, Any] | None:
+    """The order a repeated key already made, or None if it was never written."""
+    async with ctx.db.session() as s:
+        order = await _order_by_key(s, buyer_id, key)
+    return None if order is None else _same_request(order, listing_id, variant_id, quantity)
+
+
+# -- paying -----------------------------------------------------------------------------------
+
+
+async def _access_order(s: AsyncSession, order_id: int, *, lock: bool = False) -> Order:
+    query = select(Order).where(Order.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    order = await s.scalar(query)
+    if order is None:
+        raise NotFound(f"no order {order_id}", code="order_not_found")
+    return order
+
+
+async def _check_may_see(s: AsyncSession, actor: Actor, order: Order) -> None:
+    if actor.user_id == order.buyer_id or actor.is_admin or order.brand_id in actor.brand_ids:
+        return
+    show = await access_show(s, order.show_id)
+    if may_in_show(actor, Action.SHOW_MANAGE, await show_facts(s, show)):
+        return
+    check_signed_in(actor)
+    raise Forbidden("this is not your order")
+
+
+async def get_order(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]:
+    check_signed_in(actor)
+    async with ctx.db.session() as s:
+        order = await _access_order(s, order_id)
+        await _check_may_see(s, actor, order)
+        return order_json(order)
+
+
+async def list_my_orders(ctx: Context, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
+    buyer_id = check_signed_in(actor)
+    async with ctx.db.session() as s:
+        rows = (await s.scalars(select(Order).where(Order.buyer_id == buyer_id).order_by(Order.id.desc()).limit(limit))).all()
+        return [order_json(o) for o in rows]
+
+
+async def list_brand_orders(ctx: Context, actor: Actor, brand_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    check_brand_staff(actor, brand_id)
+    async with ctx.db.session() as s:
+        if await s.get(Brand, brand_id) is None:
+            raise NotFound(f"no brand {brand_id}", code="brand_not_found")
+        rows = (await s.scalars(select(Order).where(Order.brand_id == brand_id).order_by(Order.id.desc()).limit(limit))).all()
+        return [order_json(o) for o in rows]
+
+
+async def do_pay(ctx: Context, actor: Actor, order_id: int, card: CardDetails) -> dict[str, Any]:
+    """Charge the card. The answer comes later, from the provider's signed webhook: the order
+    stays pending (payment "processing") until then, and the buyer's page is told."""
+    buyer_id = check_signed_in(actor)
+    async with ctx.db.session() as s:
+        order = await _access_order(s, order_id)
+        if order.buyer_id != buyer_id:
+            raise Forbidden("this is not your order")
+        if order.status == PAID or order.status == FULFILLED:
+            return order_json(order)
+        if order.status != PENDING:
+            raise Conflict(f"this order is {order.status}", code="order_not_pending")
+        if (_aware(order.hold_expires_at) or utcnow()) <= utcnow():
+            raise Conflict("the time to pay has run out; the item went back on sale", code="hold_expired")
+        amount = Money.from_minor(order.total_minor, order.currency)
+        intent_id = order.payment_intent_id
+    if intent_id is None:
+        intent = await ctx.payments.create_intent(
+            amount, order_ref=f"order-{order_id}", idempotency_key=f"order-{order_id}",
+            metadata={"order_id": str(order_id)},
+        )
+        async with ctx.db.session() as s:
+            order = await _access_order(s, order_id, lock=True)
+            order.payment_intent_id = intent.id
+            order.decline_reason = None
+            await s.commit()
+        intent_id = intent.id
+    current = await ctx.payments.get_intent(intent_id)
+    if current.status.value == "failed":
+        # A declined card leaves the order cancelled (stock back); a new buy is a new order.
+        raise PaymentDeclined(current.failure_message or "the card was declined", reason=current.decline_code or "declined")
+    await ctx.payments.confirm_intent(intent_id, card)
+    async with ctx.db.session() as s:
+        return {**order_json(await _access_order(s, order_id)), "payment": "processing"}
+
+
+async def handle_webhook(ctx: Context, headers: Mapping[str, str], body: bytes) -> None:
+    """A payment provider's event. Verified, deduplicated, and idempotent in the ledger, so a
+    replayed or twice-delivered event changes nothing the second time."""
+    event = ctx.payments.verify_webhook(headers, body)
+    if not ctx.seen_events.first_time(event.id):
+        return
+    try:
+        intent = event.intent
+        if intent is None:
+            return
+        if event.type == EventType.INTENT_SUCCEEDED:
+            await _on_paid(ctx, intent)
+        elif event.type == EventType.INTENT_FAILED:
+            await _on_declined(ctx, intent)
+    except Exception:
+        ctx.seen_events.forget(event.id)  # let the provider's retry through
+        raise
+
+
+async def _order_of_intent(s: AsyncSession, intent: PaymentIntent) -> Order | None:
+    return await s.scalar(select(Order).where(Order.payment_intent_id == intent.id).with_for_update())
+
+
+async def _on_paid(ctx: Context, intent: PaymentIntent) -> None:
+    refund_late = False
+    async with ctx.db.session() as s:
+        order = await _order_of_intent(s, intent)
+        if order is None or order.status in (PAID, FULFILLED):
+            return
+        if order.status != PENDING:
+            # Paid after the hold expired or the order was cancelled: the units may be sold
+            # to someone else already, so the money goes back.
+            refund_late = True
+        else:
+            order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.PAY).value
+            order.paid_at = utcnow()
+            await s.commit()
+        data = order_json(order)
+        buyer = await s.get(User, order.buyer_id)
+    if refund_late:
+        await ctx.payments.refund(intent.id, idempotency_key=f"late-{intent.id}")
+        return
+    await stock.settle(ctx, order.pool, order.reservation_id, "confirm")
+    if order.coupon_id is not None and order.coupon_reservation_id is not None:
+        await stock.settle(ctx, stock.coupon_pool(order.coupon_id), order.coupon_reservation_id, "confirm")
+    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    ctx.note_sale(order.show_id, _ticker_name(buyer), order.listing_number, order.quantity)
+
+
+def _ticker_name(user: User | None) -> str:
+    """ "A. from Austin": an initial and a city, never a full name."""
+    if user is None:
+        return "Someone"
+    initial = (user.display_name.strip()[:1] or "?").upper()
+    return f"{initial}. from {user.city}" if user.city else f"{initial}."
+
+
+async def _on_declined(ctx: Context, intent: PaymentIntent) -> None:
+    async with ctx.db.session() as s:
+        order = await _order_of_intent(s, intent)
+        if order is None or order.status != PENDING:
+            return
+        order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.DECLINE).value
+        order.decline_reason = intent.failure_message or intent.decline_code or "the card was declined"
+        order.closed_at = utcnow()
+        await s.commit()
+        data = order_json(order)
+    await _give_back(ctx, order, "release")
+    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+
+
+async def _give_back(ctx: Context, order: Order, move: str) -> None:
+    await stock.settle(ctx, order.pool, order.reservation_id, move)
+    if order.coupon_id is not None and order.coupon_reservation_id is not None:
+        await stock.settle(ctx, stock.coupon_pool(order.coupon_id), order.coupon_reservation_id, move)
+    ctx.mark_stock(order.show_id, order.pool)
+
+
+async def do_cancel(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]:
+    """The buyer cancels a pending order; the brand's staff (or an admin) cancel any open
+    order, refunding it if it was paid. The units go back on sale."""
+    check_signed_in(actor)
+    async with ctx.db.session() as s:
+        order = await _access_order(s, order_id, lock=True)
+        staff = actor.is_admin or order.brand_id in actor.brand_ids
+        if not staff and actor.user_id != order.buyer_id:
+            raise Forbidden("only the buyer or the brand may cancel this order")
+        if not staff and order.status != PENDING:
+            raise Conflict("a paid order is cancelled by the seller; ask them for a refund", code="order_not_pending")
+        step = rules.step(rules.OrderStatus(order.status), rules.OrderEvent.CANCEL)
+        order.status = step.status.value
+        order.closed_at = utcnow()
+        await s.commit()
+        data = order_json(order)
+    await _after_step(ctx, order, step)
+    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    return data
+
+
+async def do_refund(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]:
+    async with ctx.db.session() as s:
+        order = await _access_order(s, order_id, lock=True)
+        check_brand_staff(actor, order.brand_id)
+        step = rules.step(rules.OrderStatus(order.status), rules.OrderEvent.REFUND)
+        order.status = step.status.value
+        order.closed_at = utcnow()
+        await s.commit()
+        data = order_json(order)
+    await _after_step(ctx, order, step)
+    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    return data
+
+
+async def _after_step(ctx: Context, order: Order, step: rules.Step) -> None:
+    if step.stock is rules.StockEffect.RELEASE:
+        await _give_back(ctx, order, "release")
+        if order.payment_intent_id:
+            try:
+                await ctx.payments.cancel_intent(order.payment_intent_id)
+            except DomainError:
+                pass  # already final: a decline or a success that will be refunded on arrival
+    elif step.stock is rules.StockEffect.RETURN:
+        await _give_back(ctx, order, "refund")
+        ctx.mark_figures(order.show_id)
+        if step.refund_payment and order.payment_intent_id:
+            await ctx.payments.refund(order.payment_intent_id, idempotency_key=f"refund-{order.id}")
+
+
+async def sweep_expired(ctx: Context, batch: int = 200) -> int:
+    """Expire pending orders whose hold ran out: their units go back on sale. Workers may
+    all sweep; each order is taken by one (row locks, skipped by the others)."""
+    now = utcnow()
+    async with ctx.db.session() as s:
+        query = (
+            select(Order)
+            .where(Order.status == PENDING, Order.hold_expires_at <= now)
+            .order_by(Order.hold_expires_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        expired = list((await s.scalars(query)).all())
+        for order in expired:
+            order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.EXPIRE).value
+            order.closed_at = now
+        await s.commit()
+        payloads = [(o, order_json(o)) for o in expired]
+    for order, data in payloads:
+        await _after_step(ctx, order, rules.Step(rules.OrderStatus.EXPIRED, rules.StockEffect.RELEASE))
+        await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    return len(expired)
+
+
+# -- live figures -----------------------------------------------------------------------------
+
+
+async def figures(ctx: Context, show_id: int) -> dict[str, Any]:
+    """Units, orders, GMV and orders per minute, from the ledger."""
+    async with ctx.db.session() as s:
+        show = await access_show(s, show_id)
+        sold = (Order.show_id == show_id, Order.status.in_((PAID, FULFILLED)))
+        units, count, gmv = (
+            await s.execute(
+                select(
+                    func.coalesce(func.sum(Order.quantity), 0),
+                    func.count(Order.id),
+                    func.coalesce(func.sum(Order.total_minor), 0),
+                ).where(*sold)
+            )
+        ).one()
+        last_minute = await s.scalar(
+            select(func.count(Order.id)).where(*sold, Order.paid_at >= utcnow() - timedelta(minutes=1))
+        )
+    return {
+        "units": int(units),
+        "orders": int(count),
+        "gmv": Money.from_minor(int(gmv), show.currency).to_json(),
+        "orders_per_minute": int(last_minute or 0),
+    }
+
+
+def order_json(o: Order) -> dict[str, Any]:
+    def money(minor: int) -> dict[str, str]:
+        return Money.from_minor(minor, o.currency).to_json()
+
+    return {
+        "id": o.id,
+        "status": o.status,
+        "show_id": o.show_id,
+        "listing_id": o.listing_id,
+        "number": o.listing_number,
+        "variant_id": o.variant_id,
+        "deal_id": o.deal_id,
+        "title": o.title,
+        "quantity": o.quantity,
+        "unit_price": money(o.unit_price_minor),
+        "subtotal": money(o.subtotal_minor),
+        "discount": money(o.discount_minor),
+        "total": money(o.total_minor),
+        "idempotency_key": o.idempotency_key,
+        "hold_expires_at": (_aware(o.hold_expires_at) or utcnow()).isoformat(),
+        "decline_reason": o.decline_reason,
+        "shipping": o.shipping,
+        "created_at": (_aware(o.created_at) or utcnow()).isoformat(),
+        "paid_at": (_aware(o.paid_at).isoformat() if o.paid_at else None),  # type: ignore[union-attr]
+    }
