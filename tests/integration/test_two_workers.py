@@ -56,3 +56,26 @@ def test_viewers_on_two_workers_share_pins_and_chat(workers: tuple[LiveServer, L
     finally:
         on_a.close()
         on_b.close()
+
+
+def test_the_viewer_count_is_global(workers: tuple[LiveServer, LiveServer]) -> None:
+    a, b = workers
+    on_a, on_b = World(a), World(b)
+    try:
+        host = on_a.person("Host", host=True)
+        show, _ = on_a.live_show(host, listings=1)
+        sid = show["id"]
+        room_a = on_a.socket(sid, on_a.person("Ann"))
+        room_b = on_b.socket(sid, on_b.person("Ben"))
+        third = on_b.socket(sid)  # anonymous viewers count too
+        with room_a, room_b, third:
+            # Each viewer sees everyone, whichever worker holds them.
+            for room in (room_a, room_b):
+                room.wait_for("viewers.count", lambda e: e["data"]["count"] == 3, timeout=10)
+            third.close()
+            room_a.wait_for("viewers.count", lambda e: e["data"]["count"] == 2, timeout=10)
+        r = on_a.anonymous.get(f"/shows/{sid}")
+        assert r.status_code == 200
+    finally:
+        on_a.close()
+        on_b.close()

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hawker.live.events import STATE, Event, now_ms
+from hawker.live.events import STATE, VIEWERS_COUNT, Event, now_ms
 
 Handler = Callable[[Event], None]
 
@@ -21,6 +21,10 @@ class Bus(Protocol):
     async def close(self) -> None: ...
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event: ...
     async def current_seq(self, show_id: int) -> int: ...
+    async def publish_viewers(self, show_id: int, local_count: int) -> int:
+        """Report this process's viewers of a show; the room hears the global count when it
+        changes. Returns the global count."""
+        ...
     async def subscribe(self, show_id: int, handler: Handler) -> None: ...
     async def unsubscribe(self, show_id: int, handler: Handler) -> None: ...
 
@@ -31,6 +35,7 @@ class MemoryBus:
     def __init__(self) -> None:
         self._seq: dict[int, int] = defaultdict(int)
         self._handlers: dict[int, list[Handler]] = defaultdict(list)
+        self._viewers: dict[int, int] = {}
 
     async def start(self) -> None:
         return None
@@ -48,6 +53,14 @@ class MemoryBus:
 
     async def current_seq(self, show_id: int) -> int:
         return self._seq[show_id]
+
+    async def publish_viewers(self, show_id: int, local_count: int) -> int:
+        if self._viewers.get(show_id) != local_count:
+            self._viewers[show_id] = local_count
+            await self.publish(show_id, VIEWERS_COUNT, {"count": local_count})
+        if not local_count:
+            self._viewers.pop(show_id, None)
+        return local_count
 
     async def subscribe(self, show_id: int, handler: Handler) -> None:
         self._handlers[show_id].append(handler)

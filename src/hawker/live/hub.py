@@ -16,12 +16,13 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from hawker.live.bus import Bus
-from hawker.live.events import TARGETED, USER_SANCTIONED, Event
+from hawker.live.events import CHAT_MESSAGE, TARGETED, USER_SANCTIONED, Event
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ Close = Callable[[int, str], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class HubLimits:
     tick: float = 0.05
+    # A room this full shows viewers a sample of its chat: at most `busy_chat_per_s`
+    # messages a second. Host, moderators and each message's author still see all of it.
+    busy_room: int = 300
+    busy_chat_per_s: int = 15
     max_chat_backlog: int = 64
     max_state_backlog: int = 256
     send_timeout: float = 10.0
@@ -155,13 +160,34 @@ class Connection:
 
 
 class Room:
-    __slots__ = ("connections", "show_id")
+    __slots__ = ("_shown", "_window", "connections", "limits", "show_id")
 
-    def __init__(self, show_id: int) -> None:
+    def __init__(self, show_id: int, limits: HubLimits | None = None) -> None:
         self.show_id = show_id
+        self.limits = limits or HubLimits()
         self.connections: set[Connection] = set()
+        self._window = 0.0
+        self._shown = 0
+
+    def _sampled_out(self) -> bool:
+        """In a busy room, whether this chat message goes to staff and its author only."""
+        if len(self.connections) < self.limits.busy_room:
+            return False
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            self._window, self._shown = now, 0
+        if self._shown < self.limits.busy_chat_per_s:
+            self._shown += 1
+            return False
+        return True
 
     def deliver(self, event: Event) -> None:
+        if event.type == CHAT_MESSAGE and self._sampled_out():
+            author = event.data.get("user", {}).get("id")
+            for connection in list(self.connections):
+                if connection.staff or (author is not None and connection.user_id == author):
+                    connection.offer(event)
+            return
         targeted = event.type in TARGETED
         for connection in list(self.connections):
             if targeted and not event.for_connection(connection.user_id, connection.staff):
@@ -190,7 +216,7 @@ class Hub:
         async with self._lock:
             room = self.rooms.get(show_id)
             if room is None:
-                room = self.rooms[show_id] = Room(show_id)
+                room = self.rooms[show_id] = Room(show_id, self.limits)
                 await self.bus.subscribe(show_id, room.deliver)
             room.connections.add(connection)
 

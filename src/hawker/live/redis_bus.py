@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from importlib.resources import files
 from typing import Any
@@ -20,11 +21,15 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from hawker.live.bus import Handler
-from hawker.live.events import STATE, Event, now_ms
+from hawker.live.events import STATE, VIEWERS_COUNT, Event, now_ms
 
 log = logging.getLogger(__name__)
 PREFIX = "hawker:show:"
-_SCRIPT = files("hawker.live").joinpath("publish.lua").read_text()
+_LIBRARY = files("hawker.live").joinpath("publish.lua").read_text()
+_PUBLISH = _LIBRARY + "\nreturn publish_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+_PRESENCE = _LIBRARY + files("hawker.live").joinpath("presence.lua").read_text()
+# A worker that has not reported for this long no longer counts.
+PRESENCE_STALE_MS = 5_000
 
 
 def channel(show_id: int) -> str:
@@ -34,7 +39,9 @@ def channel(show_id: int) -> str:
 class RedisBus:
     def __init__(self, url: str) -> None:
         self.redis: Redis = Redis.from_url(url)
-        self._publish = self.redis.register_script(_SCRIPT)
+        self._publish = self.redis.register_script(_PUBLISH)
+        self._presence = self.redis.register_script(_PRESENCE)
+        self.worker = uuid.uuid4().hex[:12]
         self._handlers: dict[int, list[Handler]] = defaultdict(list)
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -61,6 +68,13 @@ class RedisBus:
             args=[channel(show_id), type_, at, body, "0" if type_ in STATE else "1"],
         )
         return Event(type_, int(seq), at, data, show_id)
+
+    async def publish_viewers(self, show_id: int, local_count: int) -> int:
+        total = await self._presence(
+            keys=[f"{PREFIX}{show_id}:presence", f"{PREFIX}{show_id}:viewers", f"{PREFIX}{show_id}:seq"],
+            args=[self.worker, local_count, now_ms(), PRESENCE_STALE_MS, channel(show_id), VIEWERS_COUNT],
+        )
+        return int(total)
 
     async def current_seq(self, show_id: int) -> int:
         value = await self.redis.get(f"{PREFIX}{show_id}:seq")

@@ -37,6 +37,7 @@ class Context:
     chat_gates: dict[int, ChatGate] = field(default_factory=dict)
     pending_likes: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last_counts: dict[int, int] = field(default_factory=dict)
+    viewer_totals: dict[int, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     # Show -> stock pools that moved since the last "N left" went out (combined, not per sale).
     dirty_stock: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))

@@ -10,6 +10,7 @@ from hawker.domain.roles import Actor, ShowFacts, is_staff, roles_in_show
 from hawker.live.events import now_ms
 from hawker.services.chat import _aware, recent_messages, sanction_of
 from hawker.services.context import Context
+from hawker.services import presence
 from hawker.services.shelf import shelf_json
 from hawker.services.shows import access_show, show_facts, show_json
 from hawker.store.tables import User
@@ -50,7 +51,7 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
         "show": show_json(ctx, show, host),
         "shelf": shelf,
         "pinned": pinned,
-        "viewers": ctx.hub.count(show_id),
+        "viewers": presence.viewers(ctx, show_id),
         "likes": show.likes,
         "chat": chat,
         "slow_mode_seconds": show.slow_mode_seconds,

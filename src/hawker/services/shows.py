@@ -23,6 +23,7 @@ from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import _text, check_image_url
 from hawker.services.context import Context
+from hawker.services import presence
 from hawker.store.tables import AgencyHost, Show, ShowModerator, User
 
 SCHEDULED, LIVE, ENDED = "scheduled", "live", "ended"
@@ -258,7 +259,7 @@ def show_json(ctx: Context, show: Show, host: User) -> dict[str, Any]:
         "pinned_listing_id": show.pinned_listing_id,
         "slow_mode_seconds": show.slow_mode_seconds,
         "likes": show.likes,
-        "viewers": ctx.hub.count(show.id),
+        "viewers": presence.viewers(ctx, show.id),
     }
 
 

@@ -220,3 +220,43 @@ async def test_leaving_the_last_viewer_unsubscribes_the_room() -> None:
     event = await bus.publish(7, events.VIEWERS_COUNT, {"count": 0})
     assert event.seq == 1
     assert all(not s.frames for s in socks)
+
+
+async def test_a_busy_room_shows_viewers_a_sample_of_its_chat_and_staff_all_of_it() -> None:
+    import asyncio
+    import json
+
+    from hawker.live.events import CHAT_MESSAGE, Event
+    from hawker.live.hub import Connection, HubLimits, Room
+
+    limits = HubLimits(busy_room=5, busy_chat_per_s=3, tick=0.01)
+    room = Room(1, limits)
+    bodies: dict[str, list[str]] = {}
+
+    def connection(name: str, *, user_id: int, staff: bool = False) -> Connection:
+        bodies[name] = []
+
+        async def send(text: str) -> None:
+            frame = json.loads(text)
+            for event in frame if isinstance(frame, list) else [frame]:
+                bodies[name].append(event["data"]["body"])
+
+        async def close(code: int, reason: str) -> None:
+            return None
+
+        c = Connection(send, close, user_id=user_id, staff=staff, limits=limits)
+        room.connections.add(c)
+        c.start()
+        return c
+
+    connections = [connection("host", user_id=1, staff=True), connection("author", user_id=2)]
+    connections += [connection(f"viewer{i}", user_id=10 + i) for i in range(5)]
+    for i in range(10):
+        room.deliver(Event(CHAT_MESSAGE, 0, 0, {"id": i, "user": {"id": 2}, "body": f"m{i}"}))
+    await asyncio.sleep(0.1)
+    for c in connections:
+        await c.stop()
+    everything = [f"m{i}" for i in range(10)]
+    assert bodies["host"] == everything
+    assert bodies["author"] == everything
+    assert all(bodies[f"viewer{i}"] == everything[:3] for i in range(5))
