@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import socket
 import threading
 import time
@@ -79,6 +80,7 @@ def test_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "port": free_port(),
         "like_flush_s": 0.2,
         "viewers_flush_s": 0.2,
+        "rtmp_port": 0,  # no video ingest unless a test asks for it
         **overrides,
     }
     return Settings(**values)
@@ -334,3 +336,98 @@ class RoomClient:
 
 def pid_tag() -> str:
     return f"{os.getpid()}"
+
+
+def spread_ids(db_url: str, rng: random.Random | None = None) -> None:
+    """Start every id sequence of a fresh PostgreSQL database at a random point, so that the
+    ids it hands out (and so stock pools and room channels in a shared Redis) are not the
+    ids of another test's database."""
+    from sqlalchemy import text
+
+    from hawker.store.db import sync_engine
+    from hawker.store.tables import Base
+
+    rng = rng or random.Random()
+    engine = sync_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                if "id" not in table.c or not table.c.id.primary_key:
+                    continue
+                conn.execute(
+                    text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :n)"),
+                    {"t": table.name, "n": rng.randrange(10**8, 2 * 10**9)},
+                )
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class Buyer:
+    id: int
+    token: str
+
+
+def bulk_buyers(
+    db_url: str, count: int, *, address: dict[str, str], city: str = "Austin"
+) -> list[Buyer]:
+    """`count` signed-in buyers with a shipping address, written straight to the database
+    (a sign-up hashes a password on purpose slowly: thousands would take minutes). The rows
+    are what sign-up and sign-in write: one password hash for all, API tokens stored as
+    their SHA-256."""
+    import hashlib
+    import secrets
+    from datetime import UTC, datetime, timedelta
+
+    from argon2 import PasswordHasher
+    from sqlalchemy import insert, select
+
+    from hawker.store.db import sync_engine
+    from hawker.store.tables import Address, User
+    from hawker.store.tables import Session as SessionRow
+
+    now = datetime.now(UTC)
+    tag = uuid.uuid4().hex[:8]
+    password_hash = PasswordHasher().hash("correct horse battery")
+    tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+    engine = sync_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(User),
+                [
+                    {
+                        "email": f"buyer.{n}.{tag}@example.com", "display_name": f"Buyer {n}",
+                        "password_hash": password_hash, "city": city, "is_host": False,
+                        "is_admin": False, "created_at": now,
+                    }
+                    for n in range(count)
+                ],
+            )
+            ids = conn.scalars(
+                select(User.id).where(User.email.like(f"buyer.%.{tag}@example.com"))
+                .order_by(User.id)
+            ).all()
+            assert len(ids) == count
+            conn.execute(
+                insert(SessionRow),
+                [
+                    {
+                        "token_hash": hashlib.sha256(token.encode()).hexdigest(), "user_id": uid,
+                        "kind": "token", "csrf_token": secrets.token_urlsafe(24),
+                        "created_at": now, "expires_at": now + timedelta(days=1),
+                    }
+                    for uid, token in zip(ids, tokens, strict=True)
+                ],
+            )
+            conn.execute(
+                insert(Address),
+                [
+                    {"user_id": uid, "updated_at": now, "line2": "", "region": "", "phone": "",
+                     **address}
+                    for uid in ids
+                ],
+            )
+    finally:
+        engine.dispose()
+    return [Buyer(uid, token) for uid, token in zip(ids, tokens, strict=True)]

@@ -48,6 +48,27 @@ class Settings(BaseSettings):
     deals_tick_s: float = 0.5
     sweep_s: float = 1.0
 
+    # Video: RTMP ingest, HLS packaging and recording (hawker.video).
+    rtmp_port: int = Field(1935, ge=0, le=65535, description="RTMP ingest; 0: no video ingest.")
+    rtmp_host: str | None = Field(None, description="The interface RTMP listens on; default: host.")
+    rtmp_public_url: str | None = Field(
+        None, description="The server URL hosts paste into OBS; default: rtmp://<host>:<port>/live."
+    )
+    video_dir: Path | None = Field(
+        None, description="Live segments and recordings; default: data_dir/video."
+    )
+    segment_seconds: float = Field(
+        1.0, ge=0.2, le=10, description="HLS segment length (and keyframe interval)."
+    )
+    live_window: int = Field(6, ge=3, le=60, description="Segments in the live playlist.")
+    video_max_fps: int = Field(60, ge=1, description="A higher frame rate is refused.")
+    video_max_pixels: int = Field(
+        1920 * 1080, ge=1, description="A larger picture (width x height) is refused."
+    )
+    video_probe_s: float = Field(5.0, gt=0, description="No video by then: refused.")
+    ingest_idle_s: float = Field(10.0, gt=0, description="An encoder silent this long has dropped.")
+    ffmpeg_path: str | None = Field(None, description="Default: the imageio-ffmpeg wheel's binary.")
+
     # Test harness only: services the tests need must be there (CI sets it).
     require_services: bool = False
     test_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
@@ -60,6 +81,10 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def video_root(self) -> Path:
+        return self.video_dir or self.data_dir / "video"
 
     def secret(self) -> str:
         """The configured secret, or one made on first use and kept in the data dir."""

@@ -105,9 +105,16 @@ async def start(ctx: Context) -> None:
         (30.0, stock.reconcile),
     ):
         ctx.tasks.append(asyncio.create_task(_every(seconds, job, ctx)))
+    if s.rtmp_port:  # video ingest and packaging (off with rtmp_port=0)
+        from hawker.video import service as video
+
+        await video.start(ctx)
 
 
 async def stop(ctx: Context) -> None:
+    from hawker.video import service as video
+
+    await video.stop(ctx)  # first: it flushes recordings and still reads the database
     for task in ctx.tasks:
         task.cancel()
     await asyncio.gather(*ctx.tasks, return_exceptions=True)

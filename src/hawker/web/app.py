@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
-from hawker.web import errors, pages, studio, ws
+from hawker.web import errors, media, pages, studio, ws
 from hawker.web.api import accounts, catalog, checkout, shows
 
 STATIC = Path(__file__).parent / "static"
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(studio.router)
+    app.include_router(media.router)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/media", StaticFiles(directory=settings.media_dir), name="media")
