@@ -309,3 +309,39 @@ def test_bad_input_is_refused_with_a_reason(
         code, err = finish(good)
     assert code == 0, err
     assert len(segments(video_server, other_id)) >= 3
+
+
+def test_pins_carry_stream_time_and_become_replay_chapters(world: World) -> None:
+    server = world.server
+    host = world.person("Host", host=True)
+    show, shelf = world.live_show(host, listings=3)
+    sid = show["id"]
+    key = host.get(f"/shows/{sid}/stream-key").json()["stream_key"]
+    encoder = publish(rtmp_url(server, key), 12)
+    try:
+        wait_until(lambda: len(segments(server, sid)) >= 2, what="live segments")
+        status = host.get(f"/shows/{sid}/stream").json()
+        assert status["state"] == "streaming" and status["ingest_url"].startswith("rtmp://")
+        viewer = world.person("Viewer")
+        with world.socket(sid, viewer) as room:
+            room.snapshot()
+            for listing in (shelf[2], shelf[0]):
+                assert host.put(f"/shows/{sid}/pin", json={"listing_id": listing["id"]}).status_code == 200
+                pinned = room.wait_for("shelf.pinned")
+                # The page holds the pin until its player reaches this picture.
+                assert pinned["data"]["stream_at"] is not None
+                time.sleep(2.5)
+        r = host.post(f"/shows/{sid}/cover-from-stream")
+        assert r.status_code == 200 and r.json()["cover_url"].startswith("/media/")
+    finally:
+        encoder.kill()
+        encoder.wait()
+    assert host.post(f"/shows/{sid}/end").status_code == 200
+    replay = wait_until(lambda: (p := playlist(server, sid, hls.REPLAY)) and p.ended and p, what="a finished replay")
+    chapters = world.anonymous.get(f"/shows/{sid}/chapters").json()
+    assert [c["number"] for c in chapters] == [3, 1]
+    offsets = [c["replay_offset_s"] for c in chapters]
+    assert all(o is not None for o in offsets)
+    # In order, about 2.5 s apart (within a segment), and inside the recording.
+    assert 1.0 <= offsets[1] - offsets[0] <= 4.0
+    assert offsets[1] <= sum(s.duration for s in replay.segments)

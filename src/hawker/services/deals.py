@@ -23,6 +23,7 @@ from hawker.services.accounts import utcnow
 from hawker.services.chat import _aware
 from hawker.services.checkout import _deal_rule, access_item
 from hawker.services.context import Context
+from hawker.services.stream import stream_at
 from hawker.services.shows import LIVE, access_show_for
 from hawker.store.tables import Deal, Listing, Variant
 
@@ -81,7 +82,9 @@ async def do_start_deal(
         await stock.adjust(ctx, stock.variant_pool(variant_id), quantity)
         raise
     data = await deal_json(ctx, deal)
-    await ctx.bus.publish(show_id, events.DEAL_UPDATED, {"deal": data})
+    await ctx.bus.publish(
+        show_id, events.DEAL_UPDATED, {"deal": data, "stream_at": stream_at(ctx, show_id)}
+    )
     return data
 
 

@@ -22,8 +22,9 @@ from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import access_product, products_json
 from hawker.services.context import Context
+from hawker.services.stream import stream_at, stream_time
 from hawker.services.shows import ENDED, access_show_for
-from hawker.store.tables import ChatMessage, Listing, Show, Variant
+from hawker.store.tables import ChatMessage, Listing, Pin, Show, Variant
 
 
 async def _listings(s: AsyncSession, show_id: int) -> list[Listing]:
@@ -172,7 +173,8 @@ async def do_update_listing(
         listing.price_minor = Money.of(price, show.currency).minor
         await s.commit()
         shelf = await shelf_json(s, show_id)
-    await notify_shelf(ctx, show_id, shelf)
+    # A price drop is shown when the viewer's picture reaches the moment it was made.
+    await notify_shelf(ctx, show_id, shelf, stream_at=stream_at(ctx, show_id))
     return next(item for item in shelf if item["id"] == listing_id)
 
 
@@ -202,11 +204,20 @@ async def do_pin(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> d
     async with ctx.db.session() as s:
         show, _ = await access_show_for(s, actor, show_id, Action.SHELF_PIN, lock=True)
         _check_editable(show)
-        await _access_listing(s, show_id, listing_id)
+        listing = await _access_listing(s, show_id, listing_id)
         show.pinned_listing_id = listing_id
-        await s.commit()
+        at = stream_time(ctx, show_id)
         item = next(i for i in await shelf_json(s, show_id) if i["id"] == listing_id)
-    await ctx.bus.publish(show_id, events.SHELF_PINNED, {"listing": item})
+        s.add(
+            Pin(
+                show_id=show_id, listing_id=listing_id, number=listing.position,
+                title=item["product"]["title"][:200], pinned_at=utcnow(), stream_at=at,
+            )
+        )
+        await s.commit()
+    await ctx.bus.publish(
+        show_id, events.SHELF_PINNED, {"listing": item, "stream_at": at.isoformat() if at else None}
+    )
     return item
 
 
@@ -220,6 +231,8 @@ async def do_unpin(ctx: Context, actor: Actor, show_id: int) -> None:
         await ctx.bus.publish(show_id, events.SHELF_UNPINNED, {"listing_id": was})
 
 
-async def notify_shelf(ctx: Context, show_id: int, shelf: list[dict[str, Any]]) -> None:
+async def notify_shelf(
+    ctx: Context, show_id: int, shelf: list[dict[str, Any]], *, stream_at: str | None = None
+) -> None:
     # The whole shelf, not a delta: applying it twice (after a resync) is harmless.
-    await ctx.bus.publish(show_id, events.SHELF_UPDATED, {"shelf": shelf})
+    await ctx.bus.publish(show_id, events.SHELF_UPDATED, {"shelf": shelf, "stream_at": stream_at})

@@ -331,3 +331,17 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp)
     paid_at: Mapped[datetime | None] = mapped_column(Stamp)
     closed_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class Pin(Base):
+    """Every time an item was pinned: the replay's chapters ("jump to when #7 was shown")."""
+
+    __tablename__ = "pins"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id", ondelete="SET NULL"))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    pinned_at: Mapped[datetime] = mapped_column(Stamp)
+    # The program date-time of the picture on screen when it was pinned, if streaming.
+    stream_at: Mapped[datetime | None] = mapped_column(Stamp)

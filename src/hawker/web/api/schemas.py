@@ -511,3 +511,15 @@ class FiguresOut(BaseModel):
     orders: int
     gmv: MoneyOut
     orders_per_minute: int
+
+
+class ChapterOut(BaseModel):
+    number: int
+    title: str
+    listing_id: int | None
+    pinned_at: str
+    replay_offset_s: float | None
+
+
+class CoverOut(BaseModel):
+    cover_url: str

@@ -4,11 +4,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from hawker.services import accounts, chat, rooms, shelf, shows
+from hawker.services import accounts, chat, rooms, shelf, shows, stream
 from hawker.web.api.schemas import (
     ERRORS,
     MAX_ID,
+    ChapterOut,
     ChatIn,
+    CoverOut,
     ChatOut,
     ChatSettingsIn,
     ChatSettingsOut,
@@ -237,3 +239,25 @@ async def update_chat_settings(
     return await chat.do_chat_settings(
         ctx, actor, show_id, slow_mode_seconds=body.slow_mode_seconds, banned_words=body.banned_words
     )
+
+
+# -- video ---------------------------------------------------------------------------------
+
+
+@router.get("/shows/{show_id}/stream", tags=["video"])
+async def stream_status(show_id: PathId, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    """Where the host's encoder sends the show (the RTMP URL; the key is at /stream-key),
+    and the stream's state (offline, streaming, reconnecting, ended) and health."""
+    return await stream.status(ctx, actor, show_id)
+
+
+@router.get("/shows/{show_id}/chapters", response_model=list[ChapterOut], tags=["video"])
+async def chapters(show_id: PathId, ctx: CtxDep) -> list[dict[str, Any]]:
+    """One chapter per pinned item, in order, with where it starts in the replay."""
+    return await stream.chapters(ctx, show_id)
+
+
+@router.post("/shows/{show_id}/cover-from-stream", response_model=CoverOut, tags=["video"])
+async def cover_from_stream(show_id: PathId, actor: ActorDep, ctx: CtxDep) -> dict[str, str]:
+    """Make the newest picture of the stream the show's cover image."""
+    return {"cover_url": await stream.do_cover_from_stream(ctx, actor, show_id)}
