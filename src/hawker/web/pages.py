@@ -1,4 +1,4 @@
-"""Server-rendered pages: home, sign in / up / out, the viewer's room, error pages.
+"""Server-rendered pages: home, sign in / up / out, the viewer's room, my orders, error pages.
 
 Other page modules build on three things exported here:
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -31,8 +32,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from hawker.domain.errors import DomainError, Forbidden
+from hawker.domain.money import exponent
 from hawker.domain.roles import ANONYMOUS
-from hawker.services import accounts, shows
+from hawker.services import accounts, checkout, shows
 from hawker.services.accounts import COOKIE, SignIn
 from hawker.store.tables import User
 from hawker.web.auth import check_csrf, current, get_ctx
@@ -75,6 +77,20 @@ def _when(value: str | None) -> str:
 
 # Start times render in UTC on the server; pages rewrite <time data-local> in the viewer's zone.
 templates.env.filters.update(day=_day, clock=_clock, when=_when)
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "KRW": "₩", "INR": "₹"}
+
+
+def money(value: dict[str, str] | None) -> str:
+    """A price as people read it. Amounts stay strings end to end: no float on the way."""
+    if not value:
+        return ""
+    amount, currency = value["amount"], value["currency"]
+    quantum = Decimal(1).scaleb(-exponent(currency))
+    text = f"{Decimal(amount).quantize(quantum):,}"
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
 
 FORM_COOKIE = "hawker_form"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -274,6 +290,33 @@ async def show_page(request: Request, show_id: int) -> Response:
     show = await shows.get_show(get_ctx(request), show_id)
     page = await page_context(request)
     return templates.TemplateResponse(request, "show.html", {**page, "show": show})
+
+
+# -- my orders ----------------------------------------------------------------------------
+
+_STATUS_WORDS = {
+    "pending": "Awaiting payment", "paid": "Paid", "fulfilled": "Shipped",
+    "cancelled": "Cancelled", "expired": "Expired", "refunded": "Refunded",
+}
+
+
+@router.get("/orders", response_class=HTMLResponse)
+async def my_orders(request: Request) -> Response:
+    await require_user(request)
+    page = await page_context(request)
+    ctx = get_ctx(request)
+    orders = await checkout.list_my_orders(ctx, page["actor"])
+    titles: dict[int, str] = {}
+    for show_id in {o["show_id"] for o in orders}:
+        try:
+            titles[show_id] = (await shows.get_show(ctx, show_id))["title"]
+        except DomainError:
+            titles[show_id] = f"Show {show_id}"
+    return templates.TemplateResponse(
+        request,
+        "orders.html",
+        {**page, "orders": orders, "titles": titles, "words": _STATUS_WORDS, "money": money},
+    )
 
 
 # -- error pages --------------------------------------------------------------------------

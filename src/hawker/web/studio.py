@@ -1,5 +1,5 @@
 """Pages for the people who run shows and sell: the host console, the studio (shows and
-their shelves) and the merchant catalog.
+their shelves), the merchant catalog and the brand's orders.
 
 Forms post to page routes here and carry the session's CSRF token in a hidden field;
 the console talks to the REST API and the room socket from the browser. A broken rule
@@ -17,32 +17,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from hawker.domain.errors import DomainError, InvalidInput, NotFound
-from hawker.domain.money import CURRENCIES, exponent
+from hawker.domain.money import CURRENCIES
 from hawker.domain.roles import Action, Actor, check_brand_staff, may_in_show
-from hawker.services import catalog, chat, rooms, shelf, shows
+from hawker.services import catalog, chat, checkout, rooms, shelf, shows
 from hawker.services.accounts import Authenticated
 from hawker.services.catalog import VariantInput
 from hawker.web.auth import check_csrf, current, get_ctx
-from hawker.web.pages import page_context, require_user, templates
+from hawker.web.pages import money, page_context, require_user, templates
 
 router = APIRouter(include_in_schema=False)
 
 SLOW_MODES = (0, 5, 10, 30, 60)
 FIRST_VARIANT_ROWS = 3
 SEARCH_LIMIT = 40
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "KRW": "₩", "INR": "₹"}
-
-
-def money(value: dict[str, str] | None) -> str:
-    """A price as people read it. Amounts stay strings end to end: no float on the way."""
-    if not value:
-        return ""
-    amount, currency = value["amount"], value["currency"]
-    places = exponent(currency)
-    quantum = Decimal(1).scaleb(-places)
-    text = f"{Decimal(amount).quantize(quantum):,}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
 def when(iso: str | None) -> str:
@@ -556,3 +543,62 @@ async def edit_variant(request: Request, product_id: int, variant_id: int) -> Re
 @router.post("/merchant/products/{product_id}/images")
 async def add_image(request: Request, product_id: int) -> Response:
     return await _product_action(request, product_id, "image")
+
+
+# -- merchant: the brand's orders ------------------------------------------------------------
+
+ORDER_WORDS = {
+    "pending": "awaiting payment", "paid": "paid", "fulfilled": "shipped",
+    "cancelled": "cancelled", "expired": "expired", "refunded": "refunded",
+}
+
+
+async def _orders_page(
+    request: Request, found: Authenticated, brand_id: int, *, error: str | None = None,
+    notice: str | None = None, status: int = 200,
+) -> HTMLResponse:
+    ctx = get_ctx(request)
+    brand = await catalog.get_brand(ctx, brand_id)
+    orders = await checkout.list_brand_orders(ctx, found.actor, brand_id)
+    return await _render(
+        request,
+        "merchant_orders.html",
+        {"brand": brand, "orders": orders, "words": ORDER_WORDS, "error": error, "notice": notice},
+        status,
+    )
+
+
+@router.get("/merchant/brands/{brand_id}/orders")
+async def brand_orders(request: Request, brand_id: int) -> Response:
+    found = await _signed_in(request)
+    done = request.query_params.get("done", "")
+    notice = {"cancelled": "Order cancelled; its units are back on sale.",
+              "refunded": "Order refunded; its units are back on sale."}.get(done)
+    return await _orders_page(request, found, brand_id, notice=notice)
+
+
+async def _order_action(request: Request, brand_id: int, order_id: int, action: str) -> Response:
+    found = await _signed_in(request)
+    ctx = get_ctx(request)
+    form = await request.form()
+    try:
+        _check_csrf(found, form)
+        # The page is for the brand's staff; the services check the order itself.
+        check_brand_staff(found.actor, brand_id)
+        if action == "refund":
+            out = await checkout.do_refund(ctx, found.actor, order_id)
+        else:
+            out = await checkout.do_cancel(ctx, found.actor, order_id)
+    except DomainError as exc:
+        return await _orders_page(request, found, brand_id, error=exc.message, status=exc.status)
+    return _see(f"/merchant/brands/{brand_id}/orders?done={out['status']}")
+
+
+@router.post("/merchant/brands/{brand_id}/orders/{order_id}/cancel")
+async def cancel_order(request: Request, brand_id: int, order_id: int) -> Response:
+    return await _order_action(request, brand_id, order_id, "cancel")
+
+
+@router.post("/merchant/brands/{brand_id}/orders/{order_id}/refund")
+async def refund_order(request: Request, brand_id: int, order_id: int) -> Response:
+    return await _order_action(request, brand_id, order_id, "refund")

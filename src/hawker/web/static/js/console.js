@@ -31,7 +31,11 @@
     staffIds: new Set(root.dataset.staffIds.split(",").filter(Boolean).map(Number)),
     sanctioned: {}, // user id -> "muted" | "banned"
     pending: {}, // ref -> what a socket frame was for, to explain its error
+    deals: {}, // id -> deal
+    coupons: [],
+    clockOffset: 0, // server ms - this machine's ms
   };
+  var currency = root.dataset.currency || "USD";
 
   function $(id) { return document.getElementById(id); }
 
@@ -85,6 +89,8 @@
     $("cx-chat-input").disabled = ended;
     $("cx-chat-form").querySelector("button").disabled = ended;
     if (ended) $("cx-chat-input").placeholder = "The show has ended; chat is closed.";
+    var startDeal = root.querySelector('[data-testid="deal-start"]');
+    if (startDeal) startDeal.disabled = state.status !== "live";
   }
 
   function setConnection(status) {
@@ -116,6 +122,14 @@
       text: pinned ? "Unpin" : "Pin",
     });
     pin.addEventListener("click", function () { togglePin(item.id); });
+    var dealButton = null;
+    if (manage) {
+      dealButton = el("button", {
+        class: "st-btn small ghost cx-deal-btn", type: "button", "data-deal-listing": item.id,
+        "data-testid": "deal-" + item.number, disabled: state.status !== "live", text: "⚡ Deal",
+      });
+      dealButton.addEventListener("click", function () { dealOn(item.id); });
+    }
     return el("li", {
       class: "cx-item" + (pinned ? " cx-pinned" : "") + (item.in_stock ? "" : " cx-soldout"),
       "data-testid": "shelf-item-" + item.number, "data-listing-id": item.id,
@@ -131,10 +145,11 @@
           class: "cx-req" + (item.requests ? " has" : ""), "data-testid": "requests-" + item.number,
           text: item.requests + " asked for #" + item.number,
         })),
-      pin);
+      el("div", { class: "cx-item-tools" }, dealButton, pin));
   }
 
   function renderShelf() {
+    renderDealListings();
     var list = $("cx-shelf");
     list.replaceChildren();
     if (!state.shelf.length) {
@@ -487,6 +502,246 @@
     });
   }
 
+
+  // -- sales: figures, flash deals, coupons -----------------------------------------------
+
+  function money(value) { return Hawker.money(value); }
+
+  function serverNow() { return Date.now() + state.clockOffset; }
+
+  function clock(ms) {
+    var s = Math.max(0, Math.ceil(ms / 1000));
+    var m = Math.floor(s / 60);
+    var sec = s % 60;
+    return m + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  function renderSales(f) {
+    if (!f) return;
+    setText("cx-units", f.units);
+    setText("cx-opm", f.orders_per_minute);
+    setText("cx-gmv", money(f.gmv));
+    setText("cx-orders", f.orders + " paid order" + (f.orders === 1 ? "" : "s"));
+    var box = root.querySelector(".cx-sales");
+    if (box) {
+      box.classList.remove("bump");
+      void box.offsetWidth;
+      box.classList.add("bump");
+    }
+  }
+
+  function dealState(d) {
+    if (d.status === "sold_out" || d.status === "ended") return d.status;
+    var now = serverNow();
+    if (now >= Date.parse(d.ends_at)) return "ended";
+    if (now < Date.parse(d.starts_at)) return "scheduled";
+    return d.left <= 0 ? "sold_out" : "running";
+  }
+
+  var DEAL_WORDS = { scheduled: "starts in", running: "ends in", sold_out: "sold out", ended: "ended" };
+
+  function renderDeals() {
+    var list = $("cx-deals");
+    if (!list) return;
+    list.replaceChildren();
+    var deals = Object.keys(state.deals).map(function (id) { return state.deals[id]; })
+      .sort(function (a, b) { return b.id - a.id; });
+    var shown = 0;
+    deals.forEach(function (d) {
+      var st = dealState(d);
+      if (st === "ended" && shown >= 1) return;
+      shown += 1;
+      var item = findListing(d.listing_id);
+      var end = el("button", { class: "st-btn small danger", type: "button", "data-testid": "deal-end-" + d.id, text: "End" });
+      end.addEventListener("click", function () {
+        end.disabled = true;
+        api("POST", "/shows/" + showId + "/deals/" + d.id + "/end")
+          .then(function (out) { state.deals[out.id] = out; renderDeals(); toast("Deal ended; unsold units are back on the shelf.", true); })
+          .catch(function (err) { end.disabled = false; failed(err); });
+      });
+      var sold = d.quantity ? Math.round(100 * (d.quantity - d.left) / d.quantity) : 100;
+      list.appendChild(el("li", { class: "cx-deal " + st, "data-deal-id": d.id, "data-testid": "deal-row-" + d.id },
+        el("div", { class: "cx-deal-top" },
+          el("b", { text: "#" + (d.number || (item ? item.number : "?")) + " " + (d.variant ? d.variant.name : "") }),
+          el("span", { class: "cx-deal-price", text: money(d.price) }),
+          d.list_price ? el("s", { text: money(d.list_price) }) : null),
+        el("div", { class: "cx-deal-bar" }, el("span", { style: { width: (st === "sold_out" ? 100 : sold) + "%" } })),
+        el("div", { class: "cx-deal-foot" },
+          el("span", { class: "cx-deal-left", "data-testid": "deal-left-" + d.id, text: d.left + " / " + d.quantity + " left" }),
+          el("span", { class: "cx-deal-clock", "data-deal-clock": d.id, text: dealClock(d) }),
+          st === "running" || st === "scheduled" ? end : null)));
+    });
+    if (!shown) list.appendChild(el("li", { class: "st-empty", text: "No deal running. Pick an item below, or ⚡ Deal on the shelf." }));
+  }
+
+  function dealClock(d) {
+    var st = dealState(d);
+    if (st === "scheduled") return DEAL_WORDS[st] + " " + clock(Date.parse(d.starts_at) - serverNow());
+    if (st === "running") return DEAL_WORDS[st] + " " + clock(Date.parse(d.ends_at) - serverNow());
+    return DEAL_WORDS[st];
+  }
+
+  setInterval(function () {
+    Object.keys(state.deals).forEach(function (id) {
+      var d = state.deals[id];
+      var node = root.querySelector('[data-deal-clock="' + d.id + '"]');
+      if (!node) return;
+      var text = dealClock(d);
+      var row = node.closest(".cx-deal");
+      if (row && !row.classList.contains(dealState(d))) renderDeals();
+      else node.textContent = text;
+    });
+  }, 500);
+
+  var dealForm = $("cx-deal-form");
+
+  function renderDealListings() {
+    if (!dealForm) return;
+    var select = $("cx-deal-listing");
+    var chosen = Number(select.value) || null;
+    select.replaceChildren();
+    state.shelf.forEach(function (item) {
+      var title = item.product.title.length > 28 ? item.product.title.slice(0, 27) + "…" : item.product.title;
+      select.appendChild(el("option", { value: item.id, text: "#" + item.number + " " + title }));
+    });
+    if (chosen && findListing(chosen)) select.value = String(chosen);
+    renderDealVariants();
+  }
+
+  function renderDealVariants() {
+    if (!dealForm) return;
+    var item = findListing(Number($("cx-deal-listing").value));
+    var select = $("cx-deal-variant");
+    var chosen = Number(select.value) || null;
+    select.replaceChildren();
+    if (!item) return;
+    item.variants.forEach(function (v) {
+      select.appendChild(el("option", { value: v.id, text: v.name + " · " + v.stock + " left" }));
+    });
+    if (chosen && item.variants.some(function (v) { return v.id === chosen; })) select.value = String(chosen);
+    setText("cx-deal-hint", "Shelf price " + money(item.price) + ". The deal's units come out of this variant's stock; what does not sell goes back.");
+  }
+
+  function dealOn(listingId) {
+    if (!dealForm) return;
+    $("cx-deal-listing").value = String(listingId);
+    renderDealVariants();
+    dealForm.scrollIntoView({ block: "center", behavior: "smooth" });
+    $("cx-deal-price").focus();
+  }
+
+  if (dealForm) {
+    $("cx-deal-listing").addEventListener("change", renderDealVariants);
+    dealForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = dealForm.elements;
+      var body = {
+        listing_id: Number(f.listing_id.value),
+        variant_id: f.variant_id.value ? Number(f.variant_id.value) : null,
+        price: f.price.value.trim(),
+        quantity: Number(f.quantity.value),
+        per_buyer_limit: Number(f.per_buyer_limit.value),
+        duration_seconds: Number(f.duration_seconds.value),
+        countdown_seconds: Number(f.countdown_seconds.value),
+      };
+      var button = dealForm.querySelector("button[type=submit]");
+      button.disabled = true;
+      api("POST", "/shows/" + showId + "/deals", body).then(function (deal) {
+        state.deals[deal.id] = deal;
+        renderDeals();
+        f.price.value = "";
+        toast("Deal on #" + deal.number + " is " + (deal.status === "running" ? "live" : "counting down") + ".", true);
+      }).catch(failed).then(function () { button.disabled = state.status !== "live"; });
+    });
+  }
+
+  function couponValue(c) {
+    if (c.percent_off) return c.percent_off + "% off";
+    if (c.amount_off) return money(c.amount_off) + " off";
+    return "";
+  }
+
+  function renderCoupons() {
+    var list = $("cx-coupons");
+    if (!list) return;
+    list.replaceChildren();
+    state.coupons.forEach(function (c) {
+      var meta = couponValue(c);
+      if (c.min_spend && Number(c.min_spend.amount) > 0) meta += " over " + money(c.min_spend);
+      var right;
+      if (c.claim_limit && c.dropped) {
+        right = el("span", { class: "what", "data-testid": "coupon-claims-" + c.id, text: (c.claims_left !== undefined ? c.claims_left : c.claim_limit) + " / " + c.claim_limit + " left" });
+      } else if (c.claim_limit) {
+        right = el("button", { class: "st-btn small primary", type: "button", "data-testid": "coupon-drop-" + c.id, text: "Drop", disabled: state.status !== "live" });
+        right.addEventListener("click", function () {
+          right.disabled = true;
+          api("POST", "/shows/" + showId + "/coupons/" + c.id + "/drop")
+            .then(function (out) { replaceCoupon(out); toast(c.code + " dropped: the first " + c.claim_limit + " viewers can claim it.", true); })
+            .catch(function (err) { right.disabled = false; failed(err); });
+        });
+      } else {
+        right = el("span", { class: "what", text: "code" });
+      }
+      list.appendChild(el("li", { "data-coupon-id": c.id, "data-testid": "coupon-row-" + c.id },
+        el("span", { class: "who" }, el("b", { class: "cx-code", text: c.code }), " ", el("span", { class: "what", text: meta })),
+        right));
+    });
+    if (!state.coupons.length) list.appendChild(el("li", { class: "st-empty", text: "No coupons yet." }));
+  }
+
+  function replaceCoupon(c) {
+    var found = false;
+    state.coupons = state.coupons.map(function (x) { if (x.id === c.id) { found = true; return c; } return x; });
+    if (!found) state.coupons.push(c);
+    renderCoupons();
+  }
+
+  function loadCoupons() {
+    if (!$("cx-coupons")) return;
+    api("GET", "/shows/" + showId + "/coupons").then(function (rows) {
+      state.coupons = rows;
+      renderCoupons();
+    }).catch(failed);
+  }
+
+  var couponForm = $("cx-coupon-form");
+  if (couponForm) {
+    couponForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = couponForm.elements;
+      var body = { code: f.code.value.trim().toUpperCase(), show_id: showId, uses_per_buyer: Number(f.uses_per_buyer.value) || 1 };
+      var value = f.value.value.trim();
+      if (f.kind.value === "percent") body.percent_off = Number(value);
+      else body.amount_off = value;
+      if (f.min_spend.value.trim()) body.min_spend = f.min_spend.value.trim();
+      if (f.claim_limit.value) body.claim_limit = Number(f.claim_limit.value);
+      api("POST", "/coupons", body).then(function (c) {
+        replaceCoupon(c);
+        couponForm.reset();
+        toast("Coupon " + c.code + " created" + (c.claim_limit ? "; drop it when the moment is right." : "."), true);
+      }).catch(failed);
+    });
+  }
+
+  function stockLeft(d) {
+    var pool = String(d.pool || "");
+    if (d.deal_id) {
+      var deal = state.deals[d.deal_id];
+      if (deal) { deal.left = d.left; renderDeals(); }
+    } else if (d.variant_id) {
+      var touched = false;
+      state.shelf.forEach(function (item) {
+        item.variants.forEach(function (v) { if (v.id === d.variant_id) { v.stock = d.left; touched = true; } });
+        item.in_stock = item.variants.reduce(function (n, v) { return n + v.stock; }, 0);
+      });
+      if (touched) renderShelf();
+    } else if (pool.slice(0, 2) === "k:") {
+      var id = Number(pool.slice(2));
+      state.coupons.forEach(function (c) { if (c.id === id) c.claims_left = d.left; });
+      renderCoupons();
+    }
+  }
+
   // -- the room ---------------------------------------------------------------------------
 
   function onSnapshot(snap) {
@@ -500,6 +755,11 @@
     renderShelf();
     renderSlow(snap.slow_mode_seconds || 0);
     renderChat(snap.chat || []);
+    if (typeof snap.server_time === "number") state.clockOffset = snap.server_time - Date.now();
+    state.deals = {};
+    (snap.deals || []).forEach(function (d) { state.deals[d.id] = d; });
+    renderDeals();
+    if (snap.figures) renderSales(snap.figures);
   }
 
   function chatMessage(ev) {
@@ -559,6 +819,22 @@
       case "ack":
         delete state.pending[d.ref];
         break;
+      case "figures.updated":
+        renderSales(d);
+        break;
+      case "deal.updated":
+        if (d.deal) {
+          if (d.deal.server_time) state.clockOffset = Date.parse(d.deal.server_time) - Date.now();
+          state.deals[d.deal.id] = d.deal;
+          renderDeals();
+        }
+        break;
+      case "stock.left":
+        stockLeft(d);
+        break;
+      case "coupon.dropped":
+        if (d.coupon) replaceCoupon(d.coupon);
+        break;
       default:
         break;
     }
@@ -586,6 +862,11 @@
   });
 
   loadSanctionsMarks();
+  loadCoupons();
+  $("cx-shelf").addEventListener("click", function (ev) {
+    var button = ev.target.closest("button.cx-deal-btn");
+    if (button && !state.shelf.length) dealOn(Number(button.dataset.dealListing));
+  });
   function loadSanctionsMarks() {
     $("cx-sanctions").querySelectorAll("li[data-user-id]").forEach(function (li) {
       state.sanctioned[Number(li.dataset.userId)] = li.querySelector(".what").textContent;

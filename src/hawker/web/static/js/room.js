@@ -11,13 +11,19 @@
  * the last state event. A gap means events were lost, so the room asks for a fresh
  * snapshot and ignores everything until it arrives. Callbacks only ever see events in order.
  *
+ * Targeted events (order.updated for the buyer, figures.updated for staff) carry the seq of
+ * the last state event but are never dropped and say nothing about shared state, so they
+ * are applied whenever they come, even while catching up.
+ *
  * window.Hawker holds DOM helpers: el(tag, attrs, ...children) builds elements with
- * textContent only (never HTML from data); money({amount, currency}) formats a price.
+ * textContent only (never HTML from data); money({amount, currency}) formats a price;
+ * uuid() makes an idempotency key.
  */
 (function () {
   "use strict";
 
-  var EPHEMERAL = { "chat.message": true, "likes.burst": true };
+  var EPHEMERAL = { "chat.message": true, "likes.burst": true, "sales.ticker": true };
+  var TARGETED = { "order.updated": true, "figures.updated": true };
   var DIRECT = { "ack": true, "error": true, "pong": true };
   var CLOSE_BANNED = 4403;
   var CLOSE_NOT_FOUND = 4404;
@@ -141,6 +147,10 @@
       }
       return;
     }
+    if (TARGETED[type]) {
+      this.onEvent(event);
+      return;
+    }
     if (this.resyncing || this.lastSeq === null) return;
     var seq = event.seq;
     if (EPHEMERAL[type]) {
@@ -213,6 +223,7 @@
           var err = new Error(info.message || ("request failed (" + r.status + ")"));
           err.status = r.status;
           err.code = info.code || "http_" + r.status;
+          err.info = info;  // the facts an error carries: {left}, {quote}, {limit} ...
           throw err;
         }
         return parsed;
@@ -271,6 +282,17 @@
     }
   }
 
+  // crypto.randomUUID exists only on https and localhost; getRandomValues everywhere.
+  function uuid() {
+    if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
   window.HawkerRoom = HawkerRoom;
-  window.Hawker = { el: el, money: money, compact: compact };
+  window.Hawker = { el: el, money: money, compact: compact, uuid: uuid };
 })();

@@ -1,6 +1,11 @@
 /*
- * The viewer's room: draws the snapshot, applies events, sends chat and likes.
- * Everything from the server goes into the page as text (Hawker.el / textContent).
+ * The viewer's room: draws the snapshot, applies events, sends chat and likes, and sells:
+ * the buy sheet (pick, address, hold, card, confirmation), the flash deal card, coupon
+ * drops and the sales ticker. Everything from the server goes into the page as text
+ * (Hawker.el / textContent). Money stays a string until Hawker.money formats it.
+ *
+ * Clocks: every countdown runs on the server's clock (snapshot server_time, deal
+ * server_time), as a phone's own clock may be minutes off.
  */
 (function () {
   "use strict";
@@ -24,7 +29,14 @@
   var LIKE_FLUSH_MS = 500;
   var STATUS_WORDS = { live: "Live", scheduled: "Scheduled", ended: "Ended" };
 
-  var state = { shelf: [], pinnedId: null, status: stage.dataset.status, you: null, slowMode: 0 };
+  var state = {
+    shelf: [], pinnedId: null, status: stage.dataset.status, you: null, slowMode: 0,
+    deals: {},      // id -> deal, as the server last told it
+    coupons: {},    // id -> dropped coupon
+    claimed: {},    // coupon id -> true once this viewer holds it
+    spent: {},      // coupon code -> true once used on a paid order
+    clockOffset: 0, // server ms - this device's ms
+  };
   var pendingSends = {};  // ref -> the text sent, restored into the box if refused
 
   // -- shelf ---------------------------------------------------------------------------
@@ -45,8 +57,16 @@
   function shelfItem(item) {
     var pinned = item.id === state.pinnedId;
     var image = item.product.image;
-    return el("li", {
-        class: "item" + (pinned ? " is-pinned" : ""),
+    var left = listingLeft(item);
+    var deal = runningDeal(item.id);
+    var soon = left <= 0 && dealSoon(item);
+    var buy = el("button", {
+      type: "button", class: "item-buy", "data-testid": "buy-" + item.number,
+      disabled: left <= 0, text: left > 0 ? "Buy" : soon ? "Soon" : "Sold out",
+      "aria-label": "Buy number " + item.number,
+    });
+    var node = el("li", {
+        class: "item" + (pinned ? " is-pinned" : "") + (left > 0 ? "" : " is-out"),
         id: "item-" + item.number,
         "data-testid": "shelf-item-" + item.number,
         "data-listing-id": item.id,
@@ -58,10 +78,11 @@
         el("div", { class: "title", text: item.product.title }),
         item.product.brand ? el("div", { class: "brandname", text: item.product.brand.name }) : null,
         el("div", { class: "meta" },
-          el("span", { class: "price", text: money(item.price) }),
-          item.in_stock > 0
-            ? el("span", { text: item.in_stock + " left" })
-            : el("span", { class: "soldout", text: "Sold out" }),
+          el("span", { class: "price", text: money(deal ? deal.price : item.price) }),
+          deal ? el("s", { class: "was", text: money(item.price) }) : null,
+          left > 0
+            ? el("span", { class: left <= 5 ? "low" : null, "data-testid": "left-" + item.number, text: left + " left" })
+            : el("span", { class: soon ? "low" : "soldout", "data-testid": "left-" + item.number, text: soon ? "Deal soon" : "Sold out" }),
           el("span", {
             class: "asked",
             "data-testid": "requests-" + item.number,
@@ -69,8 +90,15 @@
             text: item.requests + " asked",
           })
         )
-      )
+      ),
+      buy
     );
+    node.addEventListener("click", function (e) {
+      if (e.target.closest("a") || left <= 0) return;
+      closeSheet();
+      openBuy(item.id, deal ? deal.variant.id : null);
+    });
+    return node;
   }
 
   function listingById(id) {
@@ -106,7 +134,10 @@
   });
   $("sheet-close").addEventListener("click", closeSheet);
   $("scrim").addEventListener("click", closeSheet);
-  document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeSheet(); });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    if (!$("buy").hidden) closeBuy(); else closeSheet();
+  });
 
   // -- pinned card ---------------------------------------------------------------------
 
@@ -123,9 +154,18 @@
     var thumb = $("pinned-thumb");
     thumb.replaceChildren(el("span", { text: "#" + item.number }));
     if (item.product.image) thumb.appendChild(el("img", { src: item.product.image, alt: "" }));
-    $("pinned-label").textContent = "Now showing #" + item.number;
+    var deal = runningDeal(item.id);
+    var left = listingLeft(item);
+    $("pinned-label").textContent = (deal ? "⚡ Deal · #" : "Now showing #") + item.number;
     $("pinned-title").textContent = item.product.title;
-    $("pinned-price").textContent = money(item.price);
+    $("pinned-price").textContent = money(deal ? deal.price : item.price);
+    $("pinned-was").textContent = deal ? money(item.price) : "";
+    var soon = left <= 0 && dealSoon(item);
+    $("pinned-left").textContent = left > 0 ? left + " left" : soon ? "Deal soon" : "Sold out";
+    $("pinned-left").className = "left" + (soon ? " low" : left <= 0 ? " out" : left <= 5 ? " low" : "");
+    var buy = $("pinned-buy");
+    buy.disabled = left <= 0;
+    buy.textContent = left > 0 ? "Buy now" : soon ? "Soon" : "Sold out";
     card.setAttribute("aria-label", "Now showing number " + item.number + ": " + item.product.title);
     if (wasHidden) {
       card.hidden = false;
@@ -135,13 +175,19 @@
     }
   }
 
-  $("pinned").addEventListener("click", function () {
-    var n = $("pinned").dataset.number;
-    if (n) showItem(Number(n));
-  });
+  function buyPinned() {
+    var item = state.pinnedId ? listingById(state.pinnedId) : null;
+    if (!item) return;
+    var deal = runningDeal(item.id);
+    openBuy(item.id, deal ? deal.variant.id : null);
+  }
+
+  $("pinned").addEventListener("click", buyPinned);
   $("pinned").addEventListener("keydown", function (e) {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("pinned").click(); }
+    if (e.target !== $("pinned")) return;
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); buyPinned(); }
   });
+  $("pinned-buy").addEventListener("click", function (e) { e.stopPropagation(); buyPinned(); });
 
   // -- chat ----------------------------------------------------------------------------
 
@@ -273,6 +319,901 @@
     room.send({ type: "like", count: count });
   }, LIKE_FLUSH_MS);
 
+  // -- selling: clocks, stock, deals --------------------------------------------------------
+
+  var api = HawkerRoom.api;
+  var signedIn = $("buy").dataset.signedIn === "true";
+
+  function setClock(serverMs) {
+    if (typeof serverMs === "number" && isFinite(serverMs)) state.clockOffset = serverMs - Date.now();
+  }
+
+  function serverNow() { return Date.now() + state.clockOffset; }
+
+  function clock(ms) {
+    var s = Math.max(0, Math.ceil(ms / 1000));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var sec = s % 60;
+    var mm = (h && m < 10 ? "0" : "") + m;
+    return (h ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  // What the deal is now: the server's word, moved on by the server's clock in between.
+  function dealStatus(deal) {
+    if (deal.status === "sold_out" || deal.status === "ended") return deal.status;
+    var now = serverNow();
+    if (now >= Date.parse(deal.ends_at)) return "ended";
+    if (deal.left <= 0 && now >= Date.parse(deal.starts_at)) return "sold_out";
+    if (now < Date.parse(deal.starts_at)) return "scheduled";
+    return "running";
+  }
+
+  function dealOn(listingId, variantId) {
+    var best = null;
+    Object.keys(state.deals).forEach(function (id) {
+      var d = state.deals[id];
+      if (d.listing_id !== listingId || (variantId && d.variant.id !== variantId)) return;
+      if (dealStatus(d) === "ended") return;
+      if (!best || d.id > best.id) best = d;
+    });
+    return best;
+  }
+
+  function runningDeal(listingId) {
+    var d = dealOn(listingId, null);
+    return d && dealStatus(d) === "running" ? d : null;
+  }
+
+  // Units a viewer can buy of one variant: a deal on it sells from its own pool.
+  function variantLeft(listing, variant) {
+    var d = dealOn(listing.id, variant.id);
+    if (d) return dealStatus(d) === "running" ? d.left : 0;
+    return variant.stock;
+  }
+
+  function listingLeft(listing) {
+    var n = 0;
+    (listing.variants || []).forEach(function (v) { n += Math.max(0, variantLeft(listing, v)); });
+    return n;
+  }
+
+  // Nothing to buy now, but a deal on it is counting down.
+  function dealSoon(listing) {
+    var d = dealOn(listing.id, null);
+    return !!d && dealStatus(d) === "scheduled";
+  }
+
+  function stockLeft(d) {
+    var pool = String(d.pool || "");
+    if (d.deal_id && state.deals[d.deal_id]) {
+      state.deals[d.deal_id].left = d.left;
+    } else if (d.variant_id) {
+      state.shelf.forEach(function (item) {
+        var touched = false;
+        (item.variants || []).forEach(function (v) {
+          if (v.id === d.variant_id) { v.stock = d.left; touched = true; }
+        });
+        if (touched) item.in_stock = item.variants.reduce(function (n, v) { return n + v.stock; }, 0);
+      });
+    } else if (pool.slice(0, 2) === "k:") {
+      var coupon = state.coupons[Number(pool.slice(2))];
+      if (coupon) coupon.claims_left = d.left;
+      renderCoupons();
+      return;
+    } else {
+      return;
+    }
+    salesChanged();
+  }
+
+  function salesChanged() {
+    renderShelf();
+    renderPinned();
+    renderDeal();
+    refreshBuy();
+  }
+
+  // -- the flash deal card --------------------------------------------------------------------
+
+  var shownDealId = null;
+  var endedAt = {};  // deal id -> when this page saw it end, to show "Ended" for a moment
+
+  function currentDeal() {
+    var order = { running: 0, scheduled: 1, sold_out: 2, ended: 3 };
+    var best = null;
+    Object.keys(state.deals).forEach(function (id) {
+      var d = state.deals[id];
+      var st = dealStatus(d);
+      if (st === "ended" || st === "sold_out") {
+        endedAt[d.id] = endedAt[d.id] || Date.now();
+        if (Date.now() - endedAt[d.id] > 8000) return;
+      }
+      if (!best || order[st] < order[dealStatus(best)] || (order[st] === order[dealStatus(best)] && d.id > best.id)) best = d;
+    });
+    return best;
+  }
+
+  function renderDeal() {
+    var card = $("deal");
+    var d = currentDeal();
+    if (!d) {
+      card.hidden = true;
+      shownDealId = null;
+      return;
+    }
+    var st = dealStatus(d);
+    var listing = listingById(d.listing_id);
+    if (shownDealId !== d.id) {
+      shownDealId = d.id;
+      card.style.animation = "none";
+      void card.offsetWidth;
+      card.style.animation = "";
+    }
+    card.hidden = false;
+    card.className = "deal-card " + st;
+    var title = listing ? listing.product.title : "";
+    $("deal-title").textContent = (d.number ? "#" + d.number + " " : "") + title + (d.variant && d.variant.name ? " · " + d.variant.name : "");
+    $("deal-price").textContent = money(d.price);
+    $("deal-list").textContent = d.list_price ? money(d.list_price) : "";
+    var sold = d.quantity ? Math.min(1, Math.max(0, (d.quantity - d.left) / d.quantity)) : 1;
+    $("deal-progress").style.width = (st === "sold_out" ? 100 : Math.round(sold * 100)) + "%";
+    var left = $("deal-left");
+    var buy = $("deal-buy");
+    if (st === "sold_out") {
+      left.textContent = "Sold out";
+      buy.hidden = true;
+    } else if (st === "ended") {
+      left.textContent = "Ended";
+      buy.hidden = true;
+    } else {
+      left.textContent = d.left + " left";
+      buy.hidden = false;
+      buy.disabled = st !== "running" || d.left <= 0;
+      buy.textContent = st === "running" ? "Buy" : "Soon";
+    }
+    tickDeal();
+  }
+
+  function tickDeal() {
+    var d = shownDealId !== null ? state.deals[shownDealId] : null;
+    if (!d) return;
+    var st = dealStatus(d);
+    var text = "";
+    if (st === "scheduled") text = "in " + clock(Date.parse(d.starts_at) - serverNow());
+    else if (st === "running") text = clock(Date.parse(d.ends_at) - serverNow());
+    else if (st === "sold_out") text = "Sold out";
+    else text = "Ended";
+    $("deal-clock").textContent = text;
+    if ($("deal").className.indexOf(" " + st) < 0) salesChanged();
+  }
+
+  $("deal-buy").addEventListener("click", function () {
+    var d = shownDealId !== null ? state.deals[shownDealId] : null;
+    if (d) openBuy(d.listing_id, d.variant.id);
+  });
+
+  setInterval(function () {
+    tickDeal();
+    tickHold();
+    if (shownDealId !== null && !currentDeal()) renderDeal();
+  }, 250);
+
+  // -- coupon drops ---------------------------------------------------------------------------
+
+  function couponValue(c) {
+    if (c.percent_off) return c.percent_off + "% off";
+    if (c.amount_off) return money(c.amount_off) + " off";
+    return "Coupon";
+  }
+
+  function renderCoupons() {
+    var box = $("coupons");
+    box.replaceChildren();
+    var list = Object.keys(state.coupons).map(function (id) { return state.coupons[id]; })
+      .filter(function (c) { return c.dropped; })
+      .sort(function (a, b) { return b.id - a.id; }).slice(0, 2);
+    list.forEach(function (c) {
+      var mine = !!state.claimed[c.id];
+      var left = typeof c.claims_left === "number" ? c.claims_left : null;
+      var gone = !mine && left !== null && left <= 0;
+      var button = el("button", {
+        type: "button", class: "coupon-claim", "data-testid": "coupon-claim-" + c.id,
+        disabled: mine || gone, text: mine ? "Yours" : gone ? "All claimed" : "Claim",
+      });
+      button.addEventListener("click", function () { claim(c, button); });
+      var min = c.min_spend && Number(c.min_spend.amount) > 0 ? "over " + money(c.min_spend) : "";
+      box.appendChild(el("div", { class: "coupon-card" + (mine ? " mine" : "") + (gone ? " gone" : ""), "data-testid": "coupon-" + c.id },
+        el("div", { class: "coupon-value", text: couponValue(c) }),
+        el("div", { class: "coupon-meta" },
+          el("span", { class: "coupon-code", text: c.code }),
+          min ? el("span", { text: min }) : null),
+        el("div", { class: "coupon-foot" },
+          el("span", { class: "coupon-left", "data-testid": "coupon-left-" + c.id, text: mine ? "At checkout" : left !== null ? left + " left" : "" }),
+          button)));
+    });
+  }
+
+  function claim(c, button) {
+    if (!signedIn) {
+      toast("Sign in to claim coupons.", false);
+      return;
+    }
+    button.disabled = true;
+    api("POST", "/coupons/" + c.id + "/claim").then(function (out) {
+      state.claimed[c.id] = true;
+      if (out && typeof out.claims_left === "number") c.claims_left = out.claims_left;
+      renderCoupons();
+      toast(c.code + " is yours: " + couponValue(c) + ", applied at checkout.", true);
+      if (!$("buy").hidden && !buy.coupon) {
+        buy.coupon = c.code;
+        newAttempt();
+        requote();
+      }
+    }).catch(function (err) {
+      button.disabled = false;
+      toast(err.code === "coupon_all_claimed" ? "Too late: every " + c.code + " has been claimed." : capital(err.message), false);
+      if (err.code === "coupon_all_claimed") { c.claims_left = 0; renderCoupons(); }
+    });
+  }
+
+  // The newest claimed coupon not yet spent on a paid order: applied to the next buy.
+  function claimedCode() {
+    var ids = Object.keys(state.claimed).map(Number).sort(function (a, b) { return b - a; });
+    for (var i = 0; i < ids.length; i++) {
+      var c = state.coupons[ids[i]];
+      if (c && !state.spent[c.code]) return c.code;
+    }
+    return null;
+  }
+
+  // -- ticker, toast, confetti ----------------------------------------------------------------
+
+  var tickerTimer = null;
+  function ticker(text) {
+    if (!text) return;
+    var node = $("ticker");
+    node.replaceChildren(el("span", { class: "ticker-icon", "aria-hidden": "true" }, icon("i-bag")), el("span", { text: text }));
+    node.hidden = false;
+    node.classList.remove("show");
+    void node.offsetWidth;
+    node.classList.add("show");
+    clearTimeout(tickerTimer);
+    tickerTimer = setTimeout(function () { node.hidden = true; }, 4200);
+  }
+
+  var toastTimer = null;
+  function toast(text, good, ordersLink) {
+    var node = $("toast");
+    $("toast-text").textContent = text;
+    $("toast-link").hidden = !ordersLink;
+    // Over an open sheet the toast moves up, clear of what the buyer is reading.
+    node.className = "toast " + (good ? "good" : "bad") + ($("buy").hidden ? "" : " high");
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { node.hidden = true; }, ordersLink ? 9000 : 6000);
+  }
+
+  var CONFETTI = ["#ff2d55", "#ffc93c", "#2ecc8f", "#4da3ff", "#ff7a45", "#b388ff"];
+  function confetti() {
+    var box = $("confetti");
+    box.replaceChildren();
+    for (var i = 0; i < 36; i++) {
+      var bit = el("i");
+      bit.style.left = (Math.random() * 100).toFixed(1) + "%";
+      bit.style.background = CONFETTI[i % CONFETTI.length];
+      bit.style.animationDelay = (Math.random() * 0.5).toFixed(2) + "s";
+      bit.style.setProperty("--spin", (Math.random() * 720 - 360).toFixed(0) + "deg");
+      bit.style.setProperty("--drift", (Math.random() * 120 - 60).toFixed(0) + "px");
+      box.appendChild(bit);
+    }
+    setTimeout(function () { box.replaceChildren(); }, 3200);
+  }
+
+  // -- the buy sheet --------------------------------------------------------------------------
+
+  var buy = {
+    listingId: null, variantId: null, qty: 1, coupon: null,
+    quote: null, quoteSeq: 0,
+    key: null,      // one idempotency key per purchase attempt, kept across retries
+    order: null,    // the held order being paid
+    step: null, busy: false, address: undefined, pollTimer: null,
+  };
+
+  function buyListing() { return buy.listingId !== null ? listingById(buy.listingId) : null; }
+
+  function newAttempt() { buy.key = null; }
+
+  function step(name) {
+    buy.step = name;
+    document.querySelectorAll("#buy .buy-step").forEach(function (node) {
+      node.hidden = node.dataset.step !== name;
+    });
+    if (name !== "processing") stopPolling();
+  }
+
+  function alertBuy(text) {
+    var node = $("buy-alert");
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  function openBuy(listingId, variantId) {
+    var item = listingById(listingId);
+    if (!item) return;
+    closeSheet();
+    var resume = buy.order && buy.order.status === "pending" && buy.order.listing_id === listingId;
+    if (!resume) {
+      buy.order = null;
+      buy.listingId = listingId;
+      buy.qty = 1;
+      buy.quote = null;
+      buy.coupon = buy.coupon || claimedCode();
+      buy.variantId = pickVariant(item, variantId);
+      newAttempt();
+    }
+    $("buy").hidden = false;
+    $("buy-scrim").hidden = false;
+    requestAnimationFrame(function () { $("buy").classList.add("open"); });
+    alertBuy("");
+    renderBuyHead();
+    if (!signedIn) return step("signin");
+    if (resume) return step("pay");
+    renderPick();
+    withAddress(function () { step("pick"); requote(); });
+  }
+
+  function closeBuy() {
+    // What the toast said over the sheet, the sheet said too: they go together.
+    if ($("toast").classList.contains("high")) $("toast").hidden = true;
+    $("buy").classList.remove("open");
+    $("buy-scrim").hidden = true;
+    setTimeout(function () { if (!$("buy").classList.contains("open")) $("buy").hidden = true; }, 260);
+    if (buy.step === "done") { buy.order = null; newAttempt(); }
+  }
+
+  $("buy-close").addEventListener("click", closeBuy);
+  $("buy-scrim").addEventListener("click", closeBuy);
+  $("done-close").addEventListener("click", closeBuy);
+  $("done-again").addEventListener("click", function () {
+    buy.order = null;
+    newAttempt();
+    alertBuy("");
+    var item = buyListing();
+    if (item) buy.variantId = pickVariant(item, buy.variantId);
+    renderPick();
+    step("pick");
+    requote();
+  });
+
+  function pickVariant(item, wanted) {
+    var variants = item.variants || [];
+    var chosen = null;
+    variants.forEach(function (v) { if (v.id === wanted) chosen = v; });
+    if (chosen) return chosen.id;
+    for (var i = 0; i < variants.length; i++) if (variantLeft(item, variants[i]) > 0) return variants[i].id;
+    return variants.length ? variants[0].id : null;
+  }
+
+  function renderBuyHead() {
+    var item = buyListing();
+    if (!item) return;
+    var thumb = $("buy-thumb");
+    thumb.replaceChildren(el("span", { text: "#" + item.number }));
+    if (item.product.image) thumb.appendChild(el("img", { src: item.product.image, alt: "" }));
+    $("buy-num").textContent = "#" + item.number + (item.product.brand ? " · " + item.product.brand.name : "");
+    $("buy-title").textContent = item.product.title;
+    var line = buy.quote && buy.quote.lines && buy.quote.lines[0];
+    var deal = dealOn(item.id, buy.variantId);
+    var running = deal && dealStatus(deal) === "running";
+    var unit = line ? line.unit_price : running ? deal.price : variantPrice(item);
+    var onDeal = line ? line.on_deal : running;
+    $("buy-price").textContent = money(unit);
+    $("buy-was").textContent = onDeal ? money(line ? line.list_price : item.price) : "";
+    $("buy-deal").hidden = !onDeal;
+  }
+
+  function variantPrice(item) {
+    return item.price;
+  }
+
+  function renderPick() {
+    var item = buyListing();
+    if (!item) return;
+    var box = $("variants");
+    box.replaceChildren();
+    var variants = item.variants || [];
+    variants.forEach(function (v) {
+      var left = variantLeft(item, v);
+      var deal = dealOn(item.id, v.id);
+      var note = left > 0 ? left + " left" : deal && dealStatus(deal) === "scheduled" ? "deal soon" : "sold out";
+      var chip = el("button", {
+        type: "button", role: "radio", class: "chip" + (v.id === buy.variantId ? " on" : "") + (left > 0 ? "" : " out"),
+        "aria-checked": v.id === buy.variantId ? "true" : "false",
+        disabled: left <= 0, "data-testid": "variant-" + v.id,
+      },
+        el("span", { class: "swatch", style: { background: swatch(v.name) }, "aria-hidden": "true" }),
+        el("span", { class: "chip-name", text: v.name }),
+        el("span", { class: "chip-left" + (left > 0 && left <= 5 ? " low" : ""), text: note }));
+      chip.addEventListener("click", function () {
+        if (buy.variantId === v.id) return;
+        buy.variantId = v.id;
+        buy.qty = 1;
+        newAttempt();
+        renderPick();
+        renderBuyHead();
+        requote();
+      });
+      box.appendChild(chip);
+    });
+    var max = maxQty();
+    $("qty").textContent = String(buy.qty);
+    $("qty-minus").disabled = buy.qty <= 1;
+    $("qty-plus").disabled = buy.qty >= max;
+    $("coupon-row").hidden = !!buy.coupon;
+    $("coupon-on").hidden = !buy.coupon;
+    $("coupon-on-code").textContent = buy.coupon || "";
+    renderShip();
+    renderSum();
+  }
+
+  // A colour for a shade's swatch, stable per name: the name is all a variant says.
+  function swatch(name) {
+    var h = 0;
+    for (var i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) % 360;
+    return "hsl(" + h + ", 62%, 52%)";
+  }
+
+  function maxQty() {
+    var item = buyListing();
+    if (!item) return 1;
+    var v = null;
+    (item.variants || []).forEach(function (x) { if (x.id === buy.variantId) v = x; });
+    var left = v ? variantLeft(item, v) : 0;
+    var deal = dealOn(item.id, buy.variantId);
+    var cap = deal ? deal.per_buyer_limit : 10;
+    return Math.max(1, Math.min(left, cap, 10));
+  }
+
+  $("qty-minus").addEventListener("click", function () { setQty(buy.qty - 1); });
+  $("qty-plus").addEventListener("click", function () { setQty(buy.qty + 1); });
+  function setQty(n) {
+    n = Math.max(1, Math.min(maxQty(), n));
+    if (n === buy.qty) return;
+    buy.qty = n;
+    newAttempt();
+    renderPick();
+    requote();
+  }
+
+  $("coupon-apply").addEventListener("click", applyCoupon);
+  $("coupon-code").addEventListener("keydown", function (e) {
+    if (e.key === "Enter") { e.preventDefault(); applyCoupon(); }
+  });
+  function applyCoupon() {
+    var code = $("coupon-code").value.trim();
+    if (!code) return;
+    buy.coupon = code;
+    newAttempt();
+    renderPick();
+    requote();
+  }
+  $("coupon-off").addEventListener("click", function () {
+    buy.coupon = null;
+    $("coupon-code").value = "";
+    newAttempt();
+    renderPick();
+    requote();
+  });
+
+  function renderSum() {
+    var q = buy.quote;
+    $("sum-subtotal").textContent = q ? money(q.subtotal) : "…";
+    var off = q && Number(q.discount.amount) > 0;
+    $("sum-discount-row").hidden = !off;
+    $("sum-discount").textContent = off ? "−" + money(q.discount) : "";
+    $("sum-total").textContent = q ? money(q.total) : "…";
+    var go = $("buy-go");
+    var item = buyListing();
+    var v = null;
+    if (item) (item.variants || []).forEach(function (x) { if (x.id === buy.variantId) v = x; });
+    var left = item && v ? variantLeft(item, v) : 0;
+    if (buy.busy) return;
+    go.disabled = !q || left <= 0;
+    go.textContent = left <= 0 ? "Sold out" : q ? "Buy now · " + money(q.total) : "Buy now";
+  }
+
+  function requote() {
+    var item = buyListing();
+    if (!item || !signedIn || buy.variantId === null) return;
+    var seq = ++buy.quoteSeq;
+    buy.quote = null;
+    renderSum();
+    var body = { listing_id: item.id, variant_id: buy.variantId, quantity: buy.qty };
+    if (buy.coupon) body.coupon_code = buy.coupon;
+    return api("POST", "/shows/" + showId + "/quote", body).then(function (q) {
+      if (seq !== buy.quoteSeq) return;
+      buy.quote = q;
+      renderBuyHead();
+      renderSum();
+    }).catch(function (err) {
+      if (seq !== buy.quoteSeq) return;
+      if (buy.coupon && /coupon/.test(err.code || "")) {
+        alertBuy(couponProblem(err));
+        buy.coupon = null;
+        renderPick();
+        return requote();
+      }
+      alertBuy(explainBuy(err));
+    });
+  }
+
+  // Stock or a deal moved while the sheet is open: redraw it, and re-price if the price may have changed.
+  var lastOnDeal = null;
+  function refreshBuy() {
+    if ($("buy").hidden || !buyListing()) return;
+    renderBuyHead();
+    if (buy.step === "pick") {
+      renderPick();
+      var deal = dealOn(buy.listingId, buy.variantId);
+      var onDeal = !!(deal && dealStatus(deal) === "running");
+      if (lastOnDeal !== null && onDeal !== lastOnDeal) requote();
+      lastOnDeal = onDeal;
+    }
+  }
+
+  function couponProblem(err) {
+    var text = capital(err.message || "that coupon does not apply");
+    return "Coupon not applied: " + text.charAt(0).toLowerCase() + text.slice(1);
+  }
+
+  // -- the address, asked once ---------------------------------------------------------------
+
+  function withAddress(then) {
+    if (buy.address === undefined) {
+      step("pick");
+      api("GET", "/me/address").then(function (a) {
+        buy.address = a;
+        if (!a) return showAddressForm();
+        renderShip();
+        then();
+      }).catch(function (err) { alertBuy(explainBuy(err)); });
+      return;
+    }
+    if (!buy.address) return showAddressForm();
+    then();
+  }
+
+  function showAddressForm() {
+    var form = $("address-form");
+    var a = buy.address || {};
+    Array.prototype.forEach.call(form.elements, function (input) {
+      if (input.name) input.value = a[input.name] || "";
+    });
+    step("address");
+    focusLater(form, form.querySelector("input[name=name]"));
+  }
+
+  function renderShip() {
+    var a = buy.address;
+    $("ship").hidden = !a;
+    if (!a) return;
+    var parts = [a.line1, a.line2, a.city, a.postal_code, a.country].filter(Boolean);
+    $("ship-line").textContent = a.name + " · " + parts.join(", ");
+  }
+
+  $("ship-change").addEventListener("click", showAddressForm);
+
+  $("address-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var form = e.target;
+    var body = {};
+    Array.prototype.forEach.call(form.elements, function (input) {
+      if (input.name) body[input.name] = input.value.trim();
+    });
+    body.country = (body.country || "").toUpperCase();
+    var save = form.querySelector("button[type=submit]");
+    save.disabled = true;
+    alertBuy("");
+    api("PUT", "/me/address", body).then(function (a) {
+      buy.address = a;
+      renderPick();
+      step("pick");
+      if (!buy.quote) requote();
+    }).catch(function (err) {
+      alertBuy(explainBuy(err));
+    }).then(function () { save.disabled = false; });
+  });
+
+  // -- buying: hold the units, then pay -----------------------------------------------------
+
+  $("buy-go").addEventListener("click", function () {
+    var item = buyListing();
+    if (!item || buy.busy || !buy.quote) return;
+    // The same key for a double tap or a retry after a lost connection: one order at most.
+    if (!buy.key) buy.key = Hawker.uuid();
+    var body = {
+      listing_id: item.id, variant_id: buy.variantId, quantity: buy.qty,
+      idempotency_key: buy.key, quote_fingerprint: buy.quote.fingerprint,
+    };
+    if (buy.coupon) body.coupon_code = buy.coupon;
+    busy(true, "Holding it for you…");
+    alertBuy("");
+    api("POST", "/shows/" + showId + "/orders", body).then(function (order) {
+      buy.order = order;
+      busy(false);
+      if (order.status !== "pending") return orderUpdated(order);
+      startPay();
+    }).catch(function (err) {
+      busy(false);
+      buyFailed(err);
+    });
+  });
+
+  function busy(on, text) {
+    buy.busy = on;
+    var go = $("buy-go");
+    go.disabled = on;
+    go.classList.toggle("working", on);
+    if (on) go.textContent = text;
+    else renderSum();
+  }
+
+  function lostConnection(err) {
+    return !err.status || err.status >= 500;
+  }
+
+  function buyFailed(err) {
+    if (lostConnection(err)) {
+      // Keep the key: trying again returns the order if the first request made one.
+      alertBuy("The connection dropped. Tap Buy again: you will not get two orders.");
+      return;
+    }
+    newAttempt();
+    var info = err.info || {};
+    switch (err.code) {
+      case "address_required":
+        buy.address = null;
+        showAddressForm();
+        alertBuy("Add where to send it first.");
+        return;
+      case "price_changed":
+        if (info.quote) {
+          buy.quote = info.quote;
+          renderBuyHead();
+          renderSum();
+          alertBuy("The price changed: it is now " + money(info.quote.total) + ". Tap Buy to confirm at the new price.");
+        } else {
+          alertBuy("The price changed. Check it and tap Buy again.");
+          requote();
+        }
+        return;
+      case "not_signed_in":
+      case "http_401":
+        step("signin");
+        return;
+    }
+    if (/coupon/.test(err.code || "")) {
+      alertBuy(couponProblem(err));
+      buy.coupon = null;
+      renderPick();
+      requote();
+      return;
+    }
+    alertBuy(explainBuy(err));
+  }
+
+  function explainBuy(err) {
+    var info = err.info || {};
+    switch (err.code) {
+      case "sold_out":
+        return typeof info.left === "number" && info.left > 0
+          ? "Only " + info.left + " left: choose fewer."
+          : "Sold out: every unit has gone. Keep watching for the next drop!";
+      case "limit_reached":
+        return "You have reached the limit" + (info.limit ? " of " + info.limit + " per buyer" : "") + " for this deal.";
+      case "deal_not_running":
+        return "This deal is not running right now. It may not have started yet, or it just ended.";
+      case "show_not_live":
+        return "Buying opens when the show is on air.";
+      case "hold_expired":
+        return "The time to pay ran out and the item went back on sale. Try again.";
+      case "variant_required":
+        return "Choose a shade or size first.";
+      case "rate_limited":
+        return "Too many tries at once. Wait a moment and tap again.";
+      default:
+        return capital(err.message || "That did not work. Try again.");
+    }
+  }
+
+  function startPay() {
+    var o = buy.order;
+    $("pay-go").textContent = "Pay " + money(o.total);
+    alertBuy("");
+    step("pay");
+    tickHold();
+    focusLater($("pay-form"), $("pay-form").querySelector("input[name=number]"));
+  }
+
+  // Once the sheet has slid in; never away from a field the buyer (or autofill) is already in.
+  function focusLater(form, input) {
+    if (!input || input.value) return;
+    setTimeout(function () {
+      if (form.contains(document.activeElement) || form.hidden) return;
+      input.focus();
+    }, 280);
+  }
+
+  function tickHold() {
+    if (!buy.order || buy.order.status !== "pending" || buy.step !== "pay") return;
+    var ms = Date.parse(buy.order.hold_expires_at) - serverNow();
+    $("hold-clock").textContent = clock(ms);
+    $("hold").classList.toggle("urgent", ms < 60000);
+    if (ms <= 0) {
+      $("hold").textContent = "Time is up: the item goes back on sale.";
+      pollOrder();
+    }
+  }
+
+  // Card fields: keep the digits readable as people type them.
+  var payForm = $("pay-form");
+  payForm.elements.number.addEventListener("input", function (e) {
+    var digits = e.target.value.replace(/\D/g, "").slice(0, 19);
+    e.target.value = digits.replace(/(\d{4})(?=\d)/g, "$1 ");
+  });
+  payForm.elements.expiry.addEventListener("input", function (e) {
+    var digits = e.target.value.replace(/\D/g, "").slice(0, 4);
+    e.target.value = digits.length > 2 ? digits.slice(0, 2) + "/" + digits.slice(2) : digits;
+  });
+  payForm.elements.cvc.addEventListener("input", function (e) {
+    e.target.value = e.target.value.replace(/\D/g, "").slice(0, 4);
+  });
+
+  payForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!buy.order || buy.busy) return;
+    var card = {
+      number: payForm.elements.number.value.replace(/\s/g, ""),
+      expiry: payForm.elements.expiry.value.trim(),
+      cvc: payForm.elements.cvc.value.trim(),
+    };
+    if (!/^\d{12,19}$/.test(card.number)) return alertBuy("Check the card number.");
+    if (!/^(0[1-9]|1[0-2])\/\d{2}$/.test(card.expiry)) return alertBuy("The expiry date is MM/YY, e.g. 12/34.");
+    if (!/^\d{3,4}$/.test(card.cvc)) return alertBuy("The CVC is the 3 digits on the back of the card.");
+    var order = buy.order;
+    var go = $("pay-go");
+    buy.busy = true;
+    go.disabled = true;
+    go.textContent = "Paying…";
+    alertBuy("");
+    api("POST", "/orders/" + order.id + "/pay", { card: card }).then(function (out) {
+      if (buy.order !== order || buy.step !== "pay") return;  // the answer came over the socket first
+      if (out && out.status && out.status !== "pending") return orderUpdated(out);
+      step("processing");
+      startPolling();
+    }).catch(function (err) {
+      if (buy.order !== order) return;
+      if (err.status === 402) {
+        alertBuy("Your card was refused: " + lower(err.message || "check the number, expiry and CVC") + " Nothing was charged.");
+      } else if (lostConnection(err)) {
+        alertBuy("The connection dropped. Tap Pay again: you will not be charged twice.");
+      } else if (err.code === "hold_expired" || err.code === "order_not_pending") {
+        pollOrder();
+        alertBuy(explainBuy(err));
+      } else {
+        alertBuy(explainBuy(err));
+      }
+    }).then(function () {
+      buy.busy = false;
+      go.disabled = false;
+      if (buy.order) go.textContent = "Pay " + money(buy.order.total);
+    });
+  });
+
+  $("pay-cancel").addEventListener("click", function () {
+    var order = buy.order;
+    if (!order) return;
+    api("POST", "/orders/" + order.id + "/cancel").then(orderUpdated).catch(function (err) {
+      alertBuy(explainBuy(err));
+    });
+  });
+
+  function lower(text) {
+    text = capital(text);
+    return text.charAt(0).toLowerCase() + text.slice(1);
+  }
+
+  // The socket brings the result; asking now and then covers a socket that is down.
+  function startPolling() {
+    stopPolling();
+    buy.pollTimer = setInterval(pollOrder, 3000);
+  }
+
+  function stopPolling() {
+    if (buy.pollTimer) clearInterval(buy.pollTimer);
+    buy.pollTimer = null;
+  }
+
+  function pollOrder() {
+    var order = buy.order;
+    if (!order) return;
+    api("GET", "/orders/" + order.id).then(function (o) {
+      if (o.status !== "pending") orderUpdated(o);
+    }).catch(function () { /* the next tick asks again */ });
+  }
+
+  function orderUpdated(o) {
+    var mine = buy.order && buy.order.id === o.id;
+    var title = "#" + o.number + " " + o.title;
+    if (o.status === "pending") return;
+    if (!mine) {
+      if (o.status === "refunded") toast("Order #" + o.id + " (" + title + ") was refunded.", true, true);
+      else if (o.status === "cancelled") toast("Order #" + o.id + " (" + title + ") was cancelled.", false, true);
+      return;
+    }
+    if (buy.order.status !== "pending") return;  // already told
+    buy.order = o;
+    newAttempt();
+    buy.busy = false;
+    $("done-again").hidden = true;
+    if (o.status === "paid" || o.status === "fulfilled") {
+      if (buy.coupon && Number(o.discount.amount) > 0) {
+        state.spent[buy.coupon.toUpperCase()] = true;
+        buy.coupon = null;
+      }
+      doneIcon("i-check", "good");
+      $("done-title").textContent = "Paid! " + title + " is yours";
+      var city = o.shipping && o.shipping.city ? " It ships to " + o.shipping.city + "." : "";
+      $("done-text").textContent = "Order #" + o.id + " · " + money(o.total) + "." + city;
+      step("done");
+      alertBuy("");
+      toast("Paid! " + title + " is yours", true, true);
+      confetti();
+    } else if (o.status === "cancelled" && o.decline_reason) {
+      doneIcon("i-card", "bad");
+      $("done-title").textContent = "Your card was declined";
+      $("done-text").textContent = declineText(o.decline_reason) + " The item went back on sale.";
+      $("done-again").hidden = false;
+      step("done");
+      alertBuy("");
+      toast("Card declined: " + lower(declineText(o.decline_reason)).replace(/\.$/, "") + ".", false);
+    } else {
+      doneIcon(o.status === "expired" ? "i-clock" : "i-x", "meh");
+      $("done-title").textContent = o.status === "expired" ? "Time ran out" : o.status === "refunded" ? "Refunded" : "Order cancelled";
+      $("done-text").textContent = o.status === "refunded"
+        ? "Your money is on its way back."
+        : "Nothing was charged. The item went back on sale.";
+      $("done-again").hidden = false;
+      step("done");
+      alertBuy("");
+    }
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+  function icon(id) {
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    var use = document.createElementNS(SVG, "use");
+    use.setAttribute("href", "#" + id);
+    svg.appendChild(use);
+    return svg;
+  }
+
+  function doneIcon(id, mood) {
+    var box = $("done-icon");
+    box.className = "done-icon " + mood;
+    box.replaceChildren(icon(id));
+  }
+
+  function declineText(reason) {
+    var text = capital(reason);
+    // "Your card has insufficient funds." reads as is; a bare code reads better spaced out.
+    return /\s/.test(reason) ? text : capital(reason.replace(/_/g, " "));
+  }
+
+
   // -- show state ----------------------------------------------------------------------
 
   function setStatus(status) {
@@ -306,8 +1247,16 @@
     $("show-title").textContent = snap.show.title;
     $("viewer-count").textContent = String(snap.viewers);
     $("likes-total").textContent = Hawker.compact(snap.likes || 0);
+    setClock(snap.server_time);
+    state.deals = {};
+    (snap.deals || []).forEach(function (d) { state.deals[d.id] = d; });
+    state.coupons = {};
+    (snap.coupons || []).forEach(function (c) { state.coupons[c.id] = c; });
     renderShelf();
     renderPinned();
+    renderDeal();
+    renderCoupons();
+    refreshBuy();
     chatBox.querySelectorAll(".msg").forEach(function (n) { n.remove(); });
     addMessages(snap.chat || [], true);
     setPlaceholder();
@@ -347,6 +1296,7 @@
         state.shelf = d.shelf || [];
         renderShelf();
         renderPinned();
+        refreshBuy();
         break;
       case "shelf.pinned":
         state.pinnedId = d.listing.id;
@@ -399,6 +1349,28 @@
         break;
       case "ack":
         if (d.ref in pendingSends) delete pendingSends[d.ref];
+        break;
+      case "deal.updated":
+        if (d.deal) {
+          if (d.deal.server_time) setClock(Date.parse(d.deal.server_time));
+          state.deals[d.deal.id] = d.deal;
+          salesChanged();
+        }
+        break;
+      case "stock.left":
+        stockLeft(d);
+        break;
+      case "coupon.dropped":
+        if (d.coupon) {
+          state.coupons[d.coupon.id] = d.coupon;
+          renderCoupons();
+        }
+        break;
+      case "sales.ticker":
+        ticker(d.text);
+        break;
+      case "order.updated":
+        if (d.order && (myId === null || d.buyer_id === myId)) orderUpdated(d.order);
         break;
     }
   }
