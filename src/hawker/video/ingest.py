@@ -305,7 +305,11 @@ def is_config(type_id: int, payload: bytes) -> bool:
         if payload[0] & 0x80:  # enhanced RTMP: packet type in the low nibble
             return payload[0] & 0x0F == 0
         return payload[0] & 0x0F in (7, 12) and payload[1] == 0
-    return type_id == AUDIO and payload[0] >> 4 == 10 and payload[1] == 0
+    if type_id != AUDIO:
+        return False
+    if payload[0] >> 4 == 9:  # enhanced RTMP audio (Opus, FLAC, ...): packet type 0 starts it
+        return payload[0] & 0x0F == 0
+    return payload[0] >> 4 == 10 and payload[1] == 0
 
 
 def is_keyframe(payload: bytes) -> bool:
@@ -325,6 +329,8 @@ def video_codec(payload: bytes) -> str:
 def audio_codec(payload: bytes) -> str:
     if not payload:
         return "none"
+    if payload[0] >> 4 == 9 and len(payload) >= 5:  # enhanced RTMP: FourCC
+        return payload[1:5].decode("ascii", "replace").strip().lower()
     return {10: "aac", 2: "mp3", 14: "mp3", 11: "speex", 6: "nellymoser", 1: "adpcm", 3: "pcm"}.get(
         payload[0] >> 4, f"codec {payload[0] >> 4}"
     )

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -69,6 +69,15 @@ def playlist_url(show_id: int) -> str:
 
 def replay_url(show_id: int) -> str:
     return f"/hls/{show_id}/{hls.REPLAY}"
+
+
+class Publisher(Protocol):
+    """Who sends a show its media: an RTMP `Session`, or a browser camera
+    (`hawker.video.browser_ingest.CameraSession`)."""
+
+    peer: str
+
+    def disconnect(self, reason: str) -> None: ...
 
 
 class _Rate:
@@ -128,7 +137,7 @@ class ShowStream:
             self.state = ENDED if self.recording.ended else RECONNECTING
         self.problem: str | None = None
         self.changed_at = time.time()
-        self.session: Session | None = None
+        self.session: Publisher | None = None
         self.packager: Packager | None = None
         self.health = Health()
         self.lock = asyncio.Lock()
@@ -147,7 +156,7 @@ class ShowStream:
             log.info("show %s: stream %s (%s)", self.show_id, state, problem or "no problem")
             self.write_status()
 
-    async def attach(self, session: Session) -> None:
+    async def attach(self, session: Publisher) -> None:
         """A publisher was accepted: a new packager run picks up where the recording is."""
         settings = self.service.settings
         self.session = session
@@ -263,7 +272,7 @@ class ShowStream:
     def _segment(self, segment: hls.Segment) -> None:
         self.recording.add(segment)
 
-    async def closed(self, session: Session, reason: str) -> None:
+    async def closed(self, session: Publisher, reason: str) -> None:
         async with self.lock:
             if session is not self.session:
                 return  # an encoder that was replaced; its successor owns the stream
@@ -357,7 +366,7 @@ class VideoService:
             async with stream.lock:
                 await stream.detach("the server is stopping")
 
-    async def on_publish(self, app: str, key: str, session: Session) -> ShowStream | str:
+    async def on_publish(self, app: str, key: str, session: Publisher) -> ShowStream | str:
         async with self.ctx.db.session() as s:
             show = await s.scalar(select(Show).where(Show.stream_key == key))
         if show is None:
@@ -410,7 +419,8 @@ class VideoService:
             status, key = facts.get(stream.show_id, ("ended", ""))
             if status == "ended":
                 await stream.end()
-            elif key != stream.key and stream.session is not None:
+            elif key != stream.key and isinstance(stream.session, Session):
+                # Only an encoder holds the key; a browser camera signed in as the host.
                 stream.refuse("the stream key was rotated: use the new key")
 
     async def finish(self, show_id: int) -> None:

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
-from hawker.web import errors, media, pages, studio, ws
+from hawker.web import errors, ingest_ws, media, pages, studio, ws
 from hawker.web.api import accounts, catalog, checkout, shows
 
 STATIC = Path(__file__).parent / "static"
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (accounts.router, catalog.router, shows.router, checkout.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws.router)
+    app.include_router(ingest_ws.router)
     app.include_router(pages.router)
     app.include_router(studio.router)
     app.include_router(media.router)
