@@ -203,18 +203,39 @@ def serve(
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema first.")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port; more than one needs HAWKER_REDIS_URL "
+            "(the bus and the stock gate are then shared through Redis).",
+        ),
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = True,
 ) -> None:
     """Run the server until Ctrl-C. Settings come from HAWKER_* variables (or .env)."""
     settings = _settings(host=host, port=port)
+    if workers > 1 and not settings.redis_url:
+        raise _fail("several workers share stock and events through Redis: set HAWKER_REDIS_URL")
     if migrate_first:
         _logging(quiet=True)
         _migrate(settings)
     _logging()
+    if not access_log:
+        # A line per request costs more than a buy itself in a flash sale.
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     if not _port_free(settings.host, settings.port):
         raise _fail(f"{settings.host}:{settings.port} is in use; pick another with --port")
+    if workers > 1:
+        from hawker.web.server import run_workers
+
+        run_workers(settings, workers, access_log=access_log)
+        return
 
     async def main() -> None:
-        server = _make_server(settings)
+        server = _make_server(settings, access_log=access_log)
         with _Stopper() as stopper:
             stopper.on_force.append(lambda: setattr(server, "force_exit", True))
             task = await _start(server)

@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from hawker.domain.roles import Actor, check_admin
+from hawker.services.coalesce import Coalescer, padded, shared
 from hawker.services.context import Context
 from hawker.store.tables import AgencyMember, BrandMember, Session, User
 
@@ -130,21 +132,53 @@ class Authenticated:
 
 
 async def access_session(ctx: Context, token: str) -> Authenticated | None:
-    """The signed-in user behind a cookie or bearer token, with its roles, or None."""
+    """The signed-in user behind a cookie or bearer token, with its roles, or None.
+
+    Looked up fresh every time (a sign-out anywhere counts at once), but concurrent look-ups
+    share one query: in a flash sale every buyer's first request asks at the same moment."""
+    lookups = shared(ctx.db, "sessions", lambda: Coalescer(lambda h: _sessions(ctx, h)))
+    found = await lookups.get(_hash_token(token))
+    if found is None or _aware(found[1]) <= utcnow():
+        return None
+    return found[0]
+
+
+async def _sessions(ctx: Context, hashes: list[str]) -> dict[str, tuple[Authenticated, datetime]]:
     async with ctx.db.session() as s:
-        row = (
+        rows = (
             await s.execute(
                 select(Session, User)
                 .join(User, User.id == Session.user_id)
-                .where(Session.token_hash == _hash_token(token))
+                .where(Session.token_hash.in_(padded(hashes)))
             )
-        ).first()
-        if row is None:
-            return None
-        session, user = row
-        if _aware(session.expires_at) <= utcnow():
-            return None
-        return Authenticated(await load_actor(s, user), user, session.kind, session.csrf_token)
+        ).all()
+        user_ids = list({user.id for _, user in rows})
+        brands = await _memberships(s, BrandMember.user_id, BrandMember.brand_id, user_ids)
+        agencies = await _memberships(s, AgencyMember.user_id, AgencyMember.agency_id, user_ids)
+    out: dict[str, tuple[Authenticated, datetime]] = {}
+    for session, user in rows:
+        actor = Actor(
+            user_id=user.id,
+            is_admin=user.is_admin,
+            is_host=user.is_host,
+            brand_ids=frozenset(brands.get(user.id, ())),
+            agency_ids=frozenset(agencies.get(user.id, ())),
+        )
+        out[session.token_hash] = (
+            Authenticated(actor, user, session.kind, session.csrf_token), session.expires_at
+        )
+    return out
+
+
+async def _memberships(
+    s: AsyncSession, who: Any, what: Any, user_ids: list[int]
+) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    if user_ids:
+        rows = (await s.execute(select(who, what).where(who.in_(padded(user_ids))))).all()
+        for user_id, group_id in rows:
+            out.setdefault(user_id, []).append(group_id)
+    return out
 
 
 def _aware(moment: datetime) -> datetime:

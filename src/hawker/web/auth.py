@@ -64,5 +64,11 @@ def check_csrf(found: Authenticated, given: str | None) -> None:
         raise Forbidden("missing or wrong CSRF token; reload the page", code="csrf_failed")
 
 
-CtxDep = Annotated[Context, Depends(get_ctx)]
+async def _ctx(request: Request) -> Context:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, and that
+    # hop cost more than the rest of a buy in a flash sale.
+    return get_ctx(request)
+
+
+CtxDep = Annotated[Context, Depends(_ctx)]
 ActorDep = Annotated[Actor, Depends(actor)]

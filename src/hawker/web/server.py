@@ -1,6 +1,8 @@
-"""Running the app under uvicorn (uvloop + httptools)."""
+"""Running the app under uvicorn (uvloop + httptools): one process, or several workers."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import uvicorn
 
@@ -8,8 +10,8 @@ from hawker.config import Settings
 from hawker.web.app import create_app
 
 
-def config(settings: Settings, **overrides: object) -> uvicorn.Config:
-    options: dict[str, object] = {
+def options(settings: Settings, **overrides: object) -> dict[str, Any]:
+    return {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
@@ -23,8 +25,21 @@ def config(settings: Settings, **overrides: object) -> uvicorn.Config:
         "log_level": "info",
         **overrides,
     }
-    return uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]
+
+
+def config(settings: Settings, **overrides: object) -> uvicorn.Config:
+    return uvicorn.Config(create_app(settings), **options(settings, **overrides))
 
 
 def run(settings: Settings) -> None:
     uvicorn.Server(config(settings)).run()
+
+
+def run_workers(settings: Settings, workers: int, **overrides: object) -> None:
+    """`workers` processes sharing one listening socket. Each builds its own app from the
+    HAWKER_* environment; Redis (bus, gate) and the database are what they share, so run
+    several only with HAWKER_REDIS_URL set (the in-process gate is per process)."""
+    uvicorn.run(
+        "hawker.web.app:create_app", factory=True, workers=workers,
+        **options(settings, **overrides),
+    )
