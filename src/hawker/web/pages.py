@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -34,7 +34,7 @@ from starlette.responses import Response
 from hawker.domain.errors import DomainError, Forbidden
 from hawker.domain.money import exponent
 from hawker.domain.roles import ANONYMOUS
-from hawker.services import accounts, checkout, shows
+from hawker.services import accounts, checkout, shows, stream
 from hawker.services.accounts import COOKIE, SignIn
 from hawker.store.tables import User
 from hawker.web.auth import check_csrf, current, get_ctx
@@ -95,7 +95,8 @@ def money(value: dict[str, str] | None) -> str:
 FORM_COOKIE = "hawker_form"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Paths whose errors stay machine-readable; everything else is a page for a person.
-_NOT_PAGES = ("/api/", "/ws/", "/static/", "/media/", "/docs")
+_NOT_PAGES = ("/api/", "/ws/", "/static/", "/media/", "/docs", "/hls/")
+_NOT_PAGE_ENDS = ("/replay-chat",)  # JSON routes that live beside their page
 
 
 class SignInRequired(HTTPException):
@@ -287,9 +288,24 @@ async def signout(request: Request) -> Response:
 
 @router.get("/shows/{show_id}", response_class=HTMLResponse)
 async def show_page(request: Request, show_id: int) -> Response:
-    show = await shows.get_show(get_ctx(request), show_id)
+    ctx = get_ctx(request)
+    show = await shows.get_show(ctx, show_id)
+    video = stream.playback(ctx, show_id, show["status"])
     page = await page_context(request)
-    return templates.TemplateResponse(request, "show.html", {**page, "show": show})
+    return templates.TemplateResponse(
+        request, "show.html", {**page, "show": show, "video": video}
+    )
+
+
+@router.get("/shows/{show_id}/replay-chat")
+async def replay_chat(
+    request: Request, show_id: int, after_id: int = Query(0, ge=0, le=2**53),
+    limit: int = Query(stream.REPLAY_CHAT_PAGE, ge=1, le=stream.REPLAY_CHAT_PAGE),
+) -> Response:
+    """The chat of a show as it went by, with the replay second of each message (JSON, for
+    the replay page's "replay chat"; paged with `after_id`)."""
+    out = await stream.replay_chat(get_ctx(request), show_id, after_id=after_id, limit=limit)
+    return JSONResponse(out)
 
 
 # -- my orders ----------------------------------------------------------------------------
@@ -335,7 +351,8 @@ _TITLES = {
 
 
 def is_page(request: Request) -> bool:
-    return not request.url.path.startswith(_NOT_PAGES)
+    path = request.url.path
+    return not path.startswith(_NOT_PAGES) and not path.endswith(_NOT_PAGE_ENDS)
 
 
 async def error_page(request: Request, status: int, message: str) -> Response:

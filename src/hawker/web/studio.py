@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from hawker.domain.errors import DomainError, InvalidInput, NotFound
 from hawker.domain.money import CURRENCIES
 from hawker.domain.roles import Action, Actor, check_brand_staff, may_in_show
-from hawker.services import catalog, chat, checkout, rooms, shelf, shows
+from hawker.services import catalog, chat, checkout, rooms, shelf, shows, stream
 from hawker.services.accounts import Authenticated
 from hawker.services.catalog import VariantInput
 from hawker.web.auth import check_csrf, current, get_ctx
@@ -340,7 +340,9 @@ async def console(request: Request, show_id: int) -> Response:
             "chat_settings": settings,
             "slow_modes": SLOW_MODES,
             "staff_ids": sorted({facts.host_id, *facts.moderator_ids}),
-            "rtmp_url": f"rtmp://{request.url.hostname or 'localhost'}:1935/live",
+            "rtmp_url": stream.ingest_url(ctx),
+            "ingest_enabled": bool(ctx.settings.rtmp_port),
+            "video": stream.playback(ctx, show_id, snapshot["show"]["status"]),
         },
     )
 

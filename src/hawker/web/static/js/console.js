@@ -742,6 +742,176 @@
     }
   }
 
+  // -- the stream: preview, health, cover ---------------------------------------------------
+
+  var streamBox = $("cx-stream");
+  var preview = null;
+  var STREAM_WORDS = {
+    offline: "Offline", streaming: "On air", reconnecting: "Reconnecting", ended: "Ended",
+  };
+  var STREAM_HINTS = {
+    offline: "Waiting for your encoder: start streaming in OBS with the server and key below.",
+    reconnecting: "Your encoder dropped. Viewers see “reconnecting”; the show carries on in the same recording when it is back.",
+  };
+  var streamState = null;
+
+  function duration(seconds) {
+    var s = Math.max(0, Math.floor(seconds || 0));
+    var h = Math.floor(s / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var sec = s % 60;
+    return (h ? h + ":" + (m < 10 ? "0" : "") : "") + m + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  function previewNote(text) {
+    var note = $("cx-preview-note");
+    note.textContent = text || "";
+    note.hidden = !text;
+  }
+
+  // The preview plays exactly what viewers get (the same playlist and player).
+  function startPreview() {
+    if (preview || !streamBox || !window.HawkerPlayer) return;
+    var video = $("cx-preview");
+    preview = new HawkerPlayer(video, {
+      live: true,
+      now: serverNow,
+      onState: function (s) {
+        if (s === "playing") previewNote("");
+        else if (s === "waiting") previewNote("No picture yet");
+        else if (s === "reconnecting") previewNote("Reconnecting…");
+        else if (s === "ended") previewNote("The stream has ended");
+        else if (s === "error") previewNote("This browser cannot play the preview");
+      },
+    });
+    preview.load(streamBox.dataset.liveUrl);
+  }
+
+  function stopPreview() {
+    if (preview) preview.destroy();
+    preview = null;
+  }
+
+  setInterval(function () {
+    var node = $("cx-preview-behind");
+    var behind = preview && preview.state === "playing" ? preview.behind() : null;
+    node.hidden = behind === null;
+    if (behind !== null) node.textContent = "viewers ≈ " + behind.toFixed(1) + " s behind";
+  }, 1000);
+
+  function renderStream(st) {
+    var state_ = st.state || "offline";
+    streamState = state_;
+    var pill = $("cx-stream-state");
+    pill.textContent = STREAM_WORDS[state_] || state_;
+    pill.className = "cx-stream-state " + state_;
+    var problem = st.problem ? capital(st.problem) + "." : STREAM_HINTS[state_] || "";
+    if (!st.ingest_enabled && state_ === "offline") problem = "Video ingest is off on this server.";
+    var p = $("cx-stream-problem");
+    p.textContent = problem;
+    p.hidden = !problem;
+    p.classList.toggle("bad", !!st.problem);
+    var h = st.health || {};
+    var live = state_ === "streaming";
+    setText("cx-h-bitrate", live ? Math.round(h.bitrate_kbps || 0).toLocaleString() + " kbps" : "–");
+    setText("cx-h-fps", live && h.fps ? h.fps + " fps" : "–");
+    setText("cx-h-dropped", h.dropped_frames !== undefined ? String(h.dropped_frames) : "–");
+    setText("cx-h-on-air", h.on_air_s !== undefined ? duration(h.on_air_s) : "–");
+    var picture = h.width && h.height ? h.width + "×" + h.height : "";
+    if (h.video_codec) picture += (picture ? " " : "") + h.video_codec;
+    if (h.audio_codec) picture += " + " + h.audio_codec;
+    if (h.transcoding) picture += " (re-encoded)";
+    setText("cx-h-picture", picture || "–");
+    setText("cx-h-keys", h.keyframe_interval_s ? "every " + h.keyframe_interval_s.toFixed(1) + " s" : "–");
+    $("cx-h-keys").classList.toggle("warn", !!h.keyframe_interval_s && h.keyframe_interval_s > 2.1);
+    var warnings = (h.warnings || []).slice();
+    if (h.keyframe_interval_s && h.keyframe_interval_s > 2.1) {
+      warnings.push("Keyframes come every " + h.keyframe_interval_s.toFixed(1) + " s: set the keyframe interval to 1 s for low latency");
+    }
+    var list = $("cx-stream-warnings");
+    list.replaceChildren();
+    warnings.forEach(function (w) { list.appendChild(el("li", { text: capital(w) })); });
+    list.hidden = !warnings.length;
+    if (live || state_ === "reconnecting") startPreview();
+    if (state_ === "offline" && !preview) previewNote("No picture yet");
+    if (state_ === "ended") {
+      previewNote(preview ? "" : "The show has ended");
+      $("cx-cover").disabled = true;
+    }
+  }
+
+  var pollingStream = false;
+  function pollStream() {
+    if (pollingStream || document.hidden) return;
+    pollingStream = true;
+    api("GET", "/shows/" + showId + "/stream").then(renderStream).catch(function () {
+      /* the next poll asks again */
+    }).then(function () { pollingStream = false; });
+  }
+
+  if (streamBox) {
+    if (manage) {
+      pollStream();
+      setInterval(pollStream, 2000);
+    } else if (state.status === "live") {
+      startPreview();  // moderators see the picture; the health figures are the host's
+    }
+  }
+
+  var coverButton = $("cx-cover");
+  if (coverButton) {
+    coverButton.addEventListener("click", function () {
+      coverButton.disabled = true;
+      coverButton.textContent = "Taking the frame…";
+      api("POST", "/shows/" + showId + "/cover-from-stream").then(function (out) {
+        var img = $("cx-cover-img");
+        img.src = out.cover_url;
+        img.hidden = false;
+        $("cx-preview").poster = out.cover_url;
+        toast("The current frame is now the show's cover.", true);
+      }).catch(function (err) {
+        toast(err.code === "no_stream" ? "No picture yet: start streaming first." : err.message ? capital(err.message) : "That did not work.");
+      }).then(function () {
+        coverButton.disabled = state.status === "ended";
+        coverButton.textContent = "Use current frame as cover";
+      });
+    });
+  }
+
+  function copyText(text, what) {
+    var done = function () { toast(what + " copied.", true); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  }
+
+  // Clipboard API needs https or localhost; a selected hidden field works everywhere.
+  function fallbackCopy(text) {
+    var area = el("textarea", { style: { position: "fixed", opacity: "0" } });
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
+    area.remove();
+  }
+
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      copyText($(button.dataset.copy).textContent.trim(), "Server address");
+    });
+  });
+  var keyCopy = $("cx-key-copy");
+  if (keyCopy) {
+    keyCopy.addEventListener("click", function () {
+      api("GET", "/shows/" + showId + "/stream-key").then(function (out) {
+        copyText(out.stream_key, "Stream key");
+      }).catch(failed);
+    });
+  }
+
   // -- the room ---------------------------------------------------------------------------
 
   function onSnapshot(snap) {
@@ -773,6 +943,7 @@
     switch (ev.type) {
       case "show.state":
         state.status = d.status;
+        if (!manage && d.status === "live") startPreview();
         if (d.title) setText("cx-show-title", d.title);
         renderStatus();
         renderShelf();

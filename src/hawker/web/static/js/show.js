@@ -1214,20 +1214,356 @@
   }
 
 
+  // -- video: the live picture, how far behind it is, and commerce held until it is seen --------
+
+  var video = $("player");
+  var liveUrl = stage.dataset.liveUrl;
+  var replayUrl = stage.dataset.replayUrl || null;
+  var player = null;
+  var mode = null;  // "live" | "replay" | null (nothing to play)
+  var videoState = null;
+
+  // Pins, price changes and deal starts carry the stream time (stream_at) at which the host
+  // made them; a viewer whose picture lags by two seconds sees them two seconds later, when
+  // the host is seen holding the item up. Held at most HOLD_MAX_MS, in case the picture
+  // never gets there. Chat is never held, and neither is what only concerns this viewer.
+  var HELD = { "shelf.pinned": true, "shelf.updated": true, "deal.updated": true };
+  var NEVER_HELD = {
+    "chat.message": true, "likes.burst": true, "sales.ticker": true, "order.updated": true,
+    "ack": true, "error": true, "pong": true,
+  };
+  var HOLD_MAX_MS = 10000;
+  var holding = [];   // state events in seq order, the first one waiting for the picture
+  var released = [];  // the last few held events and why they went out (read by tests)
+  var holdTimer = null;
+
+  function startPlayer(kind) {
+    if (player) player.destroy();
+    mode = kind;
+    stage.classList.toggle("is-replay", kind === "replay");
+    video.hidden = false;
+    video.controls = false;
+    player = new HawkerPlayer(video, {
+      live: kind === "live",
+      now: serverNow,
+      onState: videoStateChanged,
+    });
+    player.load(kind === "live" ? liveUrl : replayUrl);
+    window.hawkerVideo.player = player;
+    $("unmute").hidden = !video.muted;
+  }
+
+  function stopPlayer() {
+    if (player) player.destroy();
+    player = null;
+    mode = null;
+    video.hidden = true;
+    $("latency").hidden = true;
+    $("unmute").hidden = true;
+  }
+
+  function idle(big, small, action) {
+    var box = $("video-idle");
+    box.replaceChildren();
+    if (big) box.appendChild(el("span", { class: "big", text: big }));
+    if (small) box.appendChild(el("span", { class: "small", text: small }));
+    if (action) box.appendChild(action);
+  }
+
+  function videoStateChanged(s) {
+    videoState = s;
+    stage.dataset.video = s;
+    if (mode === "replay") {
+      idle(s === "waiting" || s === "error" ? "The replay is not ready yet" : null);
+      return;
+    }
+    if (s === "playing") idle(null);
+    else if (s === "waiting") idle("Starting soon", "The host is getting the camera ready.");
+    else if (s === "reconnecting") idle("Reconnecting…", "The host's video dropped; it carries on when they are back.");
+    else if (s === "buffering") idle(null, "Loading…");
+    else if (s === "ended") showEnded();
+    else if (s === "error") idle("This browser cannot play the video", "Try another browser; the shelf and chat still work.");
+    if (s !== "playing") $("latency").hidden = true;
+  }
+
+  function showEnded() {
+    if (mode === "live" && player) player.destroy();
+    if (mode === "live") { player = null; mode = null; }
+    $("latency").hidden = true;
+    if (replayUrl) {
+      idle("This show has ended", null, el("button", {
+        type: "button", class: "button primary", "data-testid": "watch-replay",
+        text: "Watch the replay", onclick: function () { enterReplay(); },
+      }));
+    } else {
+      idle("This show has ended");
+      video.hidden = true;
+    }
+  }
+
+  // What the video should be doing for the show's status (called on every status change).
+  function syncVideo() {
+    if (state.status === "live") {
+      if (mode !== "live") startPlayer("live");
+    } else if (state.status === "ended") {
+      if (mode === "replay") return;
+      if (replayUrl && mode === null && !stage.dataset.watchedLive) return enterReplay();
+      if (mode === "live") {
+        // The live playlist ends a moment after the show: let the last seconds play out, then
+        // offer the replay (which exists once something was streamed).
+        findReplay(function () { if (videoState !== "playing") showEnded(); });
+        return;
+      }
+      findReplay(showEnded);
+    } else {
+      stopPlayer();
+    }
+  }
+
+  function findReplay(then) {
+    if (replayUrl) return then();
+    var url = "/hls/" + showId + "/replay.m3u8";
+    fetch(url, { cache: "no-store" }).then(function (r) {
+      if (r.ok) replayUrl = url;
+      then();
+    }).catch(then);
+  }
+
+  $("unmute").addEventListener("click", function () {
+    video.muted = false;
+    if (video.paused && player) player.play();
+    $("unmute").hidden = true;
+  });
+  video.addEventListener("volumechange", function () { $("unmute").hidden = !video.muted || !mode; });
+
+  $("latency").addEventListener("click", function () { if (player) player.jumpToLive(); });
+
+  function tickLatency() {
+    var node = $("latency");
+    if (mode !== "live" || !player || videoState !== "playing") {
+      node.hidden = true;
+      return;
+    }
+    var behind = player.behind();
+    if (behind === null) {
+      node.hidden = true;
+      return;
+    }
+    node.hidden = false;
+    node.dataset.seconds = behind.toFixed(2);
+    node.textContent = behind < 10 ? behind.toFixed(1) + " s behind live" : Math.round(behind) + " s behind live";
+    node.classList.toggle("far", behind > 4);
+  }
+  setInterval(tickLatency, 500);
+
+  // -- holding commerce until the picture reaches it --
+
+  function onRoomEvent(event) {
+    var type = event.type;
+    if (NEVER_HELD[type]) return applyEvent(event);
+    var d = event.data || {};
+    var at = HELD[type] && typeof d.stream_at === "string" ? Date.parse(d.stream_at) : NaN;
+    if (!holding.length && isNaN(at)) return applyEvent(event);
+    // Once one event waits, every state event after it waits too: applied out of order, an
+    // unpin could land before the pin it undoes.
+    holding.push({ event: event, at: Date.now(), streamAt: isNaN(at) ? null : at });
+    releaseHeld();
+  }
+
+  function holdReason(h) {
+    if (h.streamAt === null) return "untimed";
+    if (mode !== "live" || !player || !player.isPlaying()) return "not_playing";
+    var shown = player.programTime();
+    if (shown !== null && shown >= h.streamAt) return "picture";
+    if (Date.now() - h.at >= HOLD_MAX_MS) return "bound";
+    return null;
+  }
+
+  function releaseHeld() {
+    clearTimeout(holdTimer);
+    while (holding.length) {
+      var h = holding[0];
+      var why = holdReason(h);
+      if (!why) break;
+      holding.shift();
+      if (h.streamAt !== null) {
+        released.push({ type: h.event.type, seq: h.event.seq, reason: why, held_ms: Date.now() - h.at,
+                        stream_at: h.streamAt, shown: player ? player.programTime() : null });
+        if (released.length > 20) released.shift();
+      }
+      applyEvent(h.event);
+    }
+    if (holding.length) holdTimer = setTimeout(releaseHeld, 100);
+  }
+
+  // -- the replay: chapters, its own controls, the chat as it went by --
+
+  var chapters = [];
+  var replayChat = { on: false, messages: null, shown: 0, loading: false };
+
+  function enterReplay() {
+    if (!replayUrl) return;
+    holding = [];
+    state.deals = {};  // flash deals do not run on replays: everything sells at its listing price
+    startPlayer("replay");
+    $("replay").hidden = false;
+    $("replay-chat-toggle").hidden = false;
+    if (chatForm) chatForm.hidden = true;
+    var signin = document.querySelector(".signin-to-chat");
+    if (signin) signin.hidden = true;
+    $("like").hidden = true;
+    $("status-badge").className = "badge replay";
+    $("status-badge").textContent = "Replay";
+    setReplayChat(false);
+    salesChanged();
+    loadChapters();
+  }
+
+  function loadChapters() {
+    api("GET", "/shows/" + showId + "/chapters").then(function (list) {
+      chapters = (list || []).filter(function (c) { return typeof c.replay_offset_s === "number"; });
+      renderChapters();
+      replayPosition();
+    }).catch(function () { /* the replay plays without chapters */ });
+  }
+
+  function renderChapters() {
+    var box = $("chapters");
+    box.replaceChildren();
+    chapters.forEach(function (c, i) {
+      var chip = el("button", {
+        type: "button", class: "chapter", "data-testid": "chapter", "data-number": c.number,
+        "data-offset": c.replay_offset_s,
+        onclick: function () { seekReplay(c.replay_offset_s); },
+      },
+        el("b", { text: "#" + c.number }),
+        el("span", { class: "chapter-title", text: c.title }),
+        el("span", { class: "chapter-time", text: "— " + clock(c.replay_offset_s * 1000) }));
+      chip.dataset.index = String(i);
+      box.appendChild(el("li", null, chip));
+    });
+    $("chapters").hidden = !chapters.length;
+  }
+
+  function seekReplay(seconds) {
+    if (mode !== "replay") return;
+    video.currentTime = Math.max(0, seconds);
+    if (video.paused && player) player.play();
+    replayPosition();
+  }
+
+  // The chapter playing now: its item is the pinned card, as it was for viewers live.
+  function currentChapter() {
+    var t = video.currentTime;
+    var found = null;
+    chapters.forEach(function (c) { if (c.replay_offset_s <= t + 0.05) found = c; });
+    return found;
+  }
+
+  function replayPosition() {
+    if (mode !== "replay") return;
+    var t = video.currentTime || 0;
+    var total = isFinite(video.duration) ? video.duration : 0;
+    var seek = $("scrub");
+    seek.max = String(total);
+    if (!seek.dragging) seek.value = String(t);
+    $("scrub-time").textContent = clock(t * 1000) + " / " + clock(total * 1000);
+    $("scrub-play").textContent = video.paused ? "▶" : "❚❚";
+    $("scrub-play").setAttribute("aria-label", video.paused ? "Play" : "Pause");
+    var c = currentChapter();
+    var pinned = c && listingById(c.listing_id) ? c.listing_id : null;
+    $("chapters").querySelectorAll(".chapter").forEach(function (chip) {
+      chip.classList.toggle("on", !!c && chip.dataset.index === String(chapters.indexOf(c)));
+    });
+    if (pinned !== state.pinnedId) {
+      state.pinnedId = pinned;
+      renderShelf();
+      renderPinned();
+    }
+    if (replayChat.on) showReplayChat();
+  }
+
+  video.addEventListener("timeupdate", function () {
+    if (mode === "replay") replayPosition();
+    else if (holding.length) releaseHeld();
+  });
+  video.addEventListener("seeked", function () { if (mode === "replay") replayPosition(); });
+  video.addEventListener("play", replayPosition);
+  video.addEventListener("pause", replayPosition);
+  video.addEventListener("durationchange", replayPosition);
+
+  $("scrub-play").addEventListener("click", function () {
+    if (video.paused) { if (player) player.play(); } else video.pause();
+  });
+  $("scrub").addEventListener("input", function (e) { e.target.dragging = true; });
+  $("scrub").addEventListener("change", function (e) {
+    e.target.dragging = false;
+    seekReplay(Number(e.target.value));
+  });
+
+  function setReplayChat(on) {
+    replayChat.on = on;
+    var toggle = $("replay-chat-toggle");
+    toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    toggle.classList.toggle("on", on);
+    chatBox.querySelectorAll(".msg").forEach(function (n) { n.remove(); });
+    replayChat.shown = 0;
+    chatBox.hidden = !on;
+    if (on && replayChat.messages === null) loadReplayChat(0, []);
+    else if (on) showReplayChat();
+  }
+
+  function loadReplayChat(after, got) {
+    if (replayChat.loading) return;
+    replayChat.loading = true;
+    fetch("/shows/" + showId + "/replay-chat?after_id=" + after, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("replay chat " + r.status); return r.json(); })
+      .then(function (page) {
+        replayChat.loading = false;
+        got = got.concat(page.messages.filter(function (m) { return typeof m.replay_offset_s === "number"; }));
+        // A long show's chat comes in pages; what has arrived is shown meanwhile.
+        replayChat.messages = got.slice().sort(function (a, b) { return a.replay_offset_s - b.replay_offset_s; });
+        if (replayChat.on) showReplayChat(true);
+        if (page.next_after_id && got.length < 20000) loadReplayChat(page.next_after_id, got);
+      })
+      .catch(function () { replayChat.loading = false; });
+  }
+
+  // Messages up to the picture's second; redrawn after a seek back, appended going forward.
+  function showReplayChat(redraw) {
+    var list = replayChat.messages;
+    if (!list) return;
+    var t = video.currentTime || 0;
+    var upto = 0;
+    while (upto < list.length && list[upto].replay_offset_s <= t) upto++;
+    if (redraw || upto < replayChat.shown) {
+      chatBox.querySelectorAll(".msg").forEach(function (n) { n.remove(); });
+      replayChat.shown = Math.max(0, upto - MAX_MESSAGES);
+    }
+    if (upto > replayChat.shown) {
+      addMessages(list.slice(Math.max(replayChat.shown, upto - MAX_MESSAGES), upto), true);
+      replayChat.shown = upto;
+    }
+  }
+
+  $("replay-chat-toggle").addEventListener("click", function () { setReplayChat(!replayChat.on); });
+
+  window.hawkerVideo = { player: null, released: released, holding: function () { return holding.length; } };
+
+
   // -- show state ----------------------------------------------------------------------
 
   function setStatus(status) {
+    if (state.status === "live" && status === "ended" && mode === "live") stage.dataset.watchedLive = "1";
     state.status = status;
     stage.dataset.status = status;
-    var badge = $("status-badge");
-    badge.className = "badge " + status;
-    badge.textContent = STATUS_WORDS[status] || status;
-    var idle = $("video-idle");
-    if (status === "ended") {
-      idle.replaceChildren(el("span", { class: "big", text: "This show has ended" }));
-    } else if (status === "live") {
-      idle.replaceChildren();
+    if (mode !== "replay") {
+      var badge = $("status-badge");
+      badge.className = "badge " + status;
+      badge.textContent = STATUS_WORDS[status] || status;
     }
+    if (status === "ended" && !replayUrl && mode === null) idle("This show has ended");
+    syncVideo();
   }
 
   function notice(icon, title, text) {
@@ -1248,8 +1584,9 @@
     $("viewer-count").textContent = String(snap.viewers);
     $("likes-total").textContent = Hawker.compact(snap.likes || 0);
     setClock(snap.server_time);
+    holding = [];  // the snapshot is the state now: nothing older is still to be shown
     state.deals = {};
-    (snap.deals || []).forEach(function (d) { state.deals[d.id] = d; });
+    if (mode !== "replay") (snap.deals || []).forEach(function (d) { state.deals[d.id] = d; });
     state.coupons = {};
     (snap.coupons || []).forEach(function (c) { state.coupons[c.id] = c; });
     renderShelf();
@@ -1257,8 +1594,13 @@
     renderDeal();
     renderCoupons();
     refreshBuy();
-    chatBox.querySelectorAll(".msg").forEach(function (n) { n.remove(); });
-    addMessages(snap.chat || [], true);
+    if (mode === "replay") {
+      setReplayChat(replayChat.on);  // the replay shows the chat as it went by, or none
+      replayPosition();
+    } else {
+      chatBox.querySelectorAll(".msg").forEach(function (n) { n.remove(); });
+      addMessages(snap.chat || [], true);
+    }
     setPlaceholder();
     if (snap.you && snap.you.muted_until && new Date(snap.you.muted_until) > new Date()) {
       showChatError("You are muted in this show" + untilText(snap.you.muted_until) + ".", true);
@@ -1351,7 +1693,7 @@
         if (d.ref in pendingSends) delete pendingSends[d.ref];
         break;
       case "deal.updated":
-        if (d.deal) {
+        if (d.deal && mode !== "replay") {
           if (d.deal.server_time) setClock(Date.parse(d.deal.server_time));
           state.deals[d.deal.id] = d.deal;
           salesChanged();
@@ -1398,12 +1740,13 @@
 
   var room = new HawkerRoom(showId, {
     onSnapshot: applySnapshot,
-    onEvent: applyEvent,
+    onEvent: onRoomEvent,
     onError: onError,
     onStatus: function (s) { $("conn").textContent = STATUS_TEXT[s] || ""; },
   });
   room.connect();
   window.hawkerRoom = room;
+  syncVideo();  // the picture starts without waiting for the socket
 
   document.querySelectorAll("time[data-local]").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
