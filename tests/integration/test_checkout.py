@@ -239,3 +239,16 @@ def test_a_bad_card_is_refused_at_once_and_the_order_can_still_be_paid(world: Wo
     assert r.status_code == 402, r.text
     assert ada.post(f"/orders/{order['id']}/pay", json={"card": GOOD_CARD}).status_code == 202
     wait_order(ada, order["id"], "paid")
+
+
+def test_ending_the_show_ends_its_deals_and_returns_their_units(world: World) -> None:
+    host, _, show, listing = show_selling(world, stock=10)
+    r = host.post(
+        f"/shows/{show['id']}/deals",
+        json={"listing_id": listing["id"], "price": "9.90", "quantity": 4, "duration_seconds": 600},
+    )
+    assert r.status_code == 201
+    assert in_stock(world, show["id"]) == 6
+    assert host.post(f"/shows/{show['id']}/end").status_code == 200
+    assert world.anonymous.get(f"/shows/{show['id']}/deals").json() == []
+    assert in_stock(world, show["id"]) == 10

@@ -104,6 +104,21 @@ async def do_end_deal(ctx: Context, actor: Actor, show_id: int, deal_id: int) ->
     return await deal_json(ctx, deal)
 
 
+async def end_all(ctx: Context, show_id: int) -> None:
+    """The show is over: every deal still open ends now, and its unsold units go back."""
+    now = utcnow()
+    async with ctx.db.session() as s:
+        open_deals = (
+            await s.scalars(select(Deal).where(Deal.show_id == show_id, Deal.closed_at.is_(None)))
+        ).all()
+        for deal in open_deals:
+            ended = rules.end_deal(_deal_rule(deal), now)
+            deal.starts_at, deal.ends_at = ended.starts_at, ended.ends_at
+        await s.commit()
+    for deal in open_deals:
+        await tick_one(ctx, deal.id)
+
+
 async def list_deals(ctx: Context, show_id: int, *, open_only: bool = True) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         query = select(Deal).where(Deal.show_id == show_id).order_by(Deal.id)

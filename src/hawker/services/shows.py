@@ -157,8 +157,10 @@ async def do_end_show(ctx: Context, actor: Actor, show_id: int) -> Show:
         show.status = ENDED
         show.ended_at = utcnow()
         await s.commit()
+    from hawker.services import deals
     from hawker.video import service as video
 
+    await deals.end_all(ctx, show_id)  # flash deals do not run on replays
     await video.finish_recording(ctx, show_id)  # the replay becomes a complete recording
     await notify_show_state(ctx, show)
     return show
