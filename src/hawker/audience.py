@@ -7,8 +7,8 @@ server, `hawker rehearse` at any other. It is meant to look alive, not to load-t
 event loop, a few dozen sockets, a chat line every second or so.
 
 What viewers do is a list of `Act`s, each happening at random moments at its own rate
-across the whole audience. Buying joins as one more `Act` once checkout exists: pick a
-viewer, choose a listing from `Audience.shelf`, reserve and pay through the API.
+across the whole audience: chat, likes and, when asked for, buying (a viewer gives an
+address once, buys an item from the shelf and pays with the sandbox's good test card).
 """
 
 from __future__ import annotations
@@ -181,6 +181,9 @@ class Stats:
     requests_sent: int = 0
     likes_sent: int = 0
     pins: int = 0
+    orders: int = 0
+    paid: int = 0
+    refused: int = 0  # sold out, over a limit ...: what a real buyer would be told
     events_received: int = 0
     chat_received: int = 0
     server_viewers: int = 0  # the room's own count, from viewers.count
@@ -224,6 +227,7 @@ class Item:
     title: str
     kind: str  # "wig" | "lips" | "item"
     options: tuple[str, ...]  # variant names
+    variant_ids: tuple[int, ...] = ()
 
 
 class Act(Protocol):
@@ -262,6 +266,58 @@ class Likes:
             count = audience.rng.randint(3, 30)
             await audience.send(member, {"type": "like", "count": count})
             audience.stats.likes_sent += count
+
+
+@dataclass
+class Buy:
+    """A viewer buys one of the items on the shelf and pays for it, through the public API."""
+
+    rate: float
+    name: str = "buy"
+    card: tuple[str, str, str] = ("4242 4242 4242 4242", "12/39", "123")
+    addressed: set[str] = field(default_factory=set)
+
+    async def __call__(self, audience: Audience, viewer: Viewer) -> None:
+        http, token = audience._http, viewer.account.token
+        items = [item for item in audience.shelf if item.variant_ids]
+        if http is None or token is None or not items:
+            return
+        headers = _bearer(token)
+        if viewer.account.email not in self.addressed:
+            r = await http.put(
+                "/me/address",
+                headers=headers,
+                json={"name": viewer.account.display_name, "line1": "1 Rehearsal Way",
+                      "city": "Austin", "postal_code": "78701", "country": "US"},
+            )
+            if r.status_code != 200:
+                audience.stats.errors[f"address {r.status_code}"] += 1
+                return
+            self.addressed.add(viewer.account.email)
+        item = audience.rng.choice(items)
+        r = await http.post(
+            f"/shows/{audience.show_id}/orders",
+            headers=headers,
+            json={"listing_id": item.id, "variant_id": audience.rng.choice(item.variant_ids),
+                  "quantity": 1, "idempotency_key": secrets.token_hex(16)},
+        )
+        if r.status_code == 409:
+            audience.stats.refused += 1
+            return
+        if r.status_code not in (200, 201):
+            audience.stats.errors[f"buy {r.status_code}"] += 1
+            return
+        audience.stats.orders += 1
+        number, expiry, cvc = self.card
+        r = await http.post(
+            f"/orders/{r.json()['id']}/pay",
+            headers=headers,
+            json={"card": {"number": number, "expiry": expiry, "cvc": cvc}},
+        )
+        if r.status_code == 202:
+            audience.stats.paid += 1
+        else:
+            audience.stats.errors[f"pay {r.status_code}"] += 1
 
 
 class AccountPool:
@@ -370,6 +426,7 @@ class Audience:
         accounts: AccountPool | None = None,
         host: tuple[str, str] | None = None,
         pin_every: tuple[float, float] = (20.0, 40.0),
+        buy_rate: float = 0.0,
         acts: Sequence[Act] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -386,6 +443,8 @@ class Audience:
         self.acts: list[Act] = (
             list(acts) if acts is not None else [Chat(chat_rate), Likes(like_rate)]
         )
+        if buy_rate > 0:
+            self.acts.append(Buy(buy_rate))
         self.stats = Stats()
         self.shelf: list[Item] = []
         self.requests: Counter[int] = Counter()  # listing id -> viewers who asked
@@ -644,8 +703,14 @@ class Audience:
                 if "lip" in lowered or "gloss" in lowered
                 else "item"
             )
+            variants = [v for v in listing.get("variants") or () if int(v.get("stock", 0)) > 0]
             options = tuple(str(v["name"]) for v in listing.get("variants") or ())
-            items.append(Item(int(listing["id"]), int(listing["number"]), title, kind, options))
+            items.append(
+                Item(
+                    int(listing["id"]), int(listing["number"]), title, kind, options,
+                    tuple(int(v["id"]) for v in variants),
+                )
+            )
         self.shelf = sorted(items, key=lambda item: item.number)
 
     # -- what viewers say -------------------------------------------------------------------

@@ -385,7 +385,7 @@ def _status_line(stats: Stats | None) -> Text:
     return Text.from_markup(
         f"[bold red]●[/bold red] on air · [bold]{stats.server_viewers}[/bold] watching · "
         f"{stats.messages_sent} chat lines ({stats.requests_sent} asking by number) · "
-        f"{stats.likes_sent} likes · pinned {pinned} · "
+        f"{stats.likes_sent} likes · {stats.orders} orders · pinned {pinned} · "
         f"{stats.pins} {'pin' if stats.pins == 1 else 'pins'}{errors}"
     )
 
@@ -466,6 +466,8 @@ def demo(
                         random.Random(), store=settings.data_dir / DEMO_AUDIENCE
                     ),
                     host=(demo_data.HOST.email, demo_data.HOST.password),
+                    # A sale now and then: the ticker moves and the host's figures grow.
+                    buy_rate=0.05,
                 )
                 lines = "chat line" if chat_rate == 1 else "chat lines"
                 note = f"Up to {viewers} simulated viewers, about {chat_rate:g} {lines} a second."
@@ -548,6 +550,7 @@ def _figures(stats: Stats, *, duration: float | None = None) -> Table:
         ("signed up", stats.signed_up),
         ("chat lines sent", f"{stats.messages_sent} ({stats.requests_sent} asking by number)"),
         ("likes sent", stats.likes_sent),
+        ("orders", f"{stats.orders} ({stats.paid} paid, {stats.refused} refused)"),
         ("events received", f"{stats.events_received} ({stats.chat_received} chat)"),
         ("pinned now", f"#{stats.pinned_number}" if stats.pinned_number else "nothing"),
         ("errors", stats.error_total),
@@ -573,6 +576,13 @@ def rehearse(
     churn: Annotated[
         bool, typer.Option("--churn/--no-churn", help="Let viewers come and go instead of staying.")
     ] = False,
+    buy_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=100.0,
+            help="Purchases per second, across the audience (paid with the sandbox test card).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Bring a simulated audience to a show on any running Hawker server.
 
@@ -617,6 +627,7 @@ def rehearse(
         churn=churn,
         ramp_s=min(30.0, viewers * 0.2),
         accounts=AccountPool.throwaway(random.Random()),
+        buy_rate=buy_rate,
     )
     outcome: dict[str, Any] = {}
 

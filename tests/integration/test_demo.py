@@ -152,6 +152,27 @@ def test_audience_chats_and_asks_for_items_by_number(
     assert _eventually(lambda: _get(api, f"/shows/{world.show_id}")["viewers"] == 0)
 
 
+def test_a_rehearsal_audience_buys_and_the_room_sees_the_sales(
+    demo_server: tuple[LiveServer, DemoWorld], api: httpx.Client
+) -> None:
+    live, world = demo_server
+    audience = Audience(
+        live.base_url, world.show_id, viewers=3, chat_rate=0.0, like_rate=0.0, churn=False,
+        ramp_s=0.5, accounts=AccountPool.throwaway(random.Random(2)), seed=2, buy_rate=2.0,
+    )
+    watcher = World(live)
+    try:
+        with watcher.socket(world.show_id) as room, in_background(audience):
+            room.snapshot()
+            ticker = room.wait_for("sales.ticker", timeout=45)["data"]
+            assert " bought #" in ticker["text"]
+        stats = audience.stats
+    finally:
+        watcher.close()
+    assert stats.orders > 0 and stats.paid > 0
+    assert not [code for code in stats.errors if not code.startswith("buy 409")]
+
+
 def _eventually(check: Callable[[], bool], timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while not check():
