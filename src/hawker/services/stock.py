@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hawker.domain.errors import NotFound
+from hawker.domain.errors import DomainError, NotFound
 from hawker.domain.stock import ReservationState
 from hawker.live.gate import Hold, LedgerEntry, Levels, PoolNotLoaded
 from hawker.services.context import Context
@@ -63,13 +63,17 @@ def ms(moment: datetime) -> int:
 
 
 def reservation_state(order: Order) -> ReservationState:
-    if order.status == PENDING:
+    return ledger_state(order.status, order.paid_at)
+
+
+def ledger_state(status: str, paid_at: datetime | None) -> ReservationState:
+    if status == PENDING:
         return ReservationState.HELD
-    if order.status in (PAID, FULFILLED):
+    if status in (PAID, FULFILLED):
         return ReservationState.SOLD
-    if order.status == EXPIRED:
+    if status == EXPIRED:
         return ReservationState.EXPIRED
-    if order.status == REFUNDED or (order.status == CANCELLED and order.paid_at is not None):
+    if status == REFUNDED or (status == CANCELLED and paid_at is not None):
         return ReservationState.REFUNDED
     return ReservationState.RELEASED
 
@@ -190,8 +194,10 @@ async def left_of(ctx: Context, pools: list[str]) -> dict[str, int]:
     return out
 
 
-# A hold younger than this may belong to a buy whose order is still being written.
-ORPHAN_GRACE_MS = 10_000
+# An orphan hold (the gate has it, the ledger does not) is released only once its own hold
+# time is over: until then its order may still be on its way to the database, however slow
+# the write, and releasing it could sell its units twice. The sweep expires pending orders at
+# the same moment, so a hold that ends this way ends the same way either path.
 
 
 async def reconcile(ctx: Context) -> int:
@@ -219,22 +225,43 @@ async def reconcile(ctx: Context) -> int:
 
 
 async def reconcile_pool(ctx: Context, pool: str) -> int:
+    """Make the gate follow the ledger. Every step writes the ledger first and moves the
+    gate second, so a worker that died in between left the gate behind: a paid order still
+    held, an expired or cancelled one still holding its units, a refunded one still sold.
+    The gate is read before the ledger: whatever the ledger says is then the newer truth,
+    and a move some live worker makes meanwhile is one the gate answers "already done"."""
     try:
         holds = await ctx.gate.holds(pool)
     except PoolNotLoaded:
         return 0  # built from the ledger when first used: nothing to mend
-    held = [h for h in holds if h.state is ReservationState.HELD]
-    if not held:
+    open_ = [h for h in holds if h.state in (ReservationState.HELD, ReservationState.SOLD)]
+    if not open_:
         return 0
     async with ctx.db.session() as s:
-        known = set(
-            (await s.scalars(select(Order.reservation_id).where(Order.pool == pool))).all()
-        )
-    cutoff = now_ms() - ORPHAN_GRACE_MS
-    hold_ms = ctx.settings.hold_seconds * 1000
-    released = 0
-    for h in held:
-        if h.reservation_id not in known and h.expires_at_ms - hold_ms < cutoff:
-            if await ctx.gate.release(pool, h.reservation_id):
-                released += 1
-    return released
+        rows = (
+            await s.execute(
+                select(Order.reservation_id, Order.status, Order.paid_at).where(Order.pool == pool)
+            )
+        ).all()
+    ledger = {rid: ledger_state(status, paid_at) for rid, status, paid_at in rows}
+    now = now_ms()
+    moved = 0
+    for h in open_:
+        found = ledger.get(h.reservation_id)
+        if found is None:
+            # A hold the ledger never got (a worker died between the two).
+            move = "release" if h.state is ReservationState.HELD and h.expires_at_ms < now else None
+        elif h.state is ReservationState.HELD:
+            move = {ReservationState.HELD: None, ReservationState.SOLD: "confirm"}.get(
+                found, "release"
+            )
+        else:
+            move = None if found in (ReservationState.HELD, ReservationState.SOLD) else "refund"
+        if move is None:
+            continue
+        try:
+            if await getattr(ctx.gate, move)(pool, h.reservation_id):
+                moved += 1
+        except DomainError:
+            continue  # moved on meanwhile; the next round sees where it is now
+    return moved
