@@ -12,13 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    Text,
+    TextClause,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -479,33 +493,76 @@ async def _commit_orders(
     if not batch:
         return out
     try:
-        async with ctx.db.session() as s:
-            s.add_all(pending)
-            await s.commit()
+        await _insert_orders(ctx, pending)
         return {**out, **{new: order_json(new.order) for new in batch}}
     except IntegrityError:
         if len(batch) == 1:
             return {**out, batch[0]: _integrity_error()}
     for new in batch:
-        # A fresh copy: the failed transaction left the first one's state behind.
-        order = _copy_order(new.order)
         try:
-            async with ctx.db.session() as s:
-                s.add(order)
-                await s.commit()
-            out[new] = order_json(order)
+            await _insert_orders(ctx, [new.order])
+            out[new] = order_json(new.order)
         except IntegrityError as exc:
             out[new] = exc
     return out
 
 
+_ORDERS = cast(Table, Order.__table__)
+_ORDER_COLUMNS = tuple(c.key for c in _ORDERS.columns if c.key != "id")
+# Plain SQL, not the ORM's unit of work: the rows are new and never change in this
+# session, and flushing hundreds of tracked objects a batch cost more than the insert.
+_INSERT_ORDERS = insert(_ORDERS).returning(_ORDERS.c.id, sort_by_parameter_order=True)
+
+
+def _unnest_insert() -> TextClause:
+    """PostgreSQL: the whole batch as one array per column. One statement text for every
+    batch size, so the driver and the server parse and plan it once; a multi-row VALUES
+    list is a new, long text per batch, and parsing it was most of a batch's cost."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+    def array_type(name: str) -> str:
+        column_type = _ORDERS.c[name].type
+        # TEXT, not VARCHAR(n): a cast to VARCHAR(n) cuts a long value short in silence,
+        # where the column itself refuses it.
+        if isinstance(column_type, String) and not isinstance(column_type, Text):
+            return "TEXT[]"
+        return f"{column_type.compile(dialect=dialect)}[]"
+
+    names = ", ".join(_ORDER_COLUMNS)
+    arrays = ", ".join(f"CAST(:{name} AS {array_type(name)})" for name in _ORDER_COLUMNS)
+    return text(
+        f"INSERT INTO orders ({names}) SELECT {names} FROM unnest({arrays}) AS u({names}) "
+        "RETURNING id, buyer_id, idempotency_key"
+    )
+
+
+_UNNEST_ORDERS = _unnest_insert()
+
+
+async def _insert_orders(ctx: Context, orders: list[Order]) -> None:
+    """Insert `orders` in one transaction and give each its id (all or none are written)."""
+    async with ctx.db.session() as s:
+        if is_sqlite(ctx.db.url):
+            rows = [{name: getattr(o, name) for name in _ORDER_COLUMNS} for o in orders]
+            ids = list((await s.execute(_INSERT_ORDERS, rows)).scalars().all())
+        else:
+            columns: dict[str, list[Any]] = {
+                name: [getattr(o, name) for o in orders] for name in _ORDER_COLUMNS
+            }
+            columns["shipping"] = [json.dumps(shipping) for shipping in columns["shipping"]]
+            # RETURNING promises no order: each id is matched by the row's unique key.
+            made = {
+                (buyer_id, key): order_id
+                for order_id, buyer_id, key in (await s.execute(_UNNEST_ORDERS, columns)).all()
+            }
+            ids = [made[(o.buyer_id, o.idempotency_key)] for o in orders]
+        await s.commit()
+    for order, order_id in zip(orders, ids, strict=True):
+        order.id = order_id
+
+
 def _integrity_error() -> IntegrityError:
     return IntegrityError("INSERT INTO orders", None, Exception("unique constraint"))
-
-
-def _copy_order(order: Order) -> Order:
-    columns = [c.key for c in Order.__table__.columns if c.key != "id"]
-    return Order(**{name: getattr(order, name) for name in columns})
 
 
 @dataclass(slots=True)
@@ -529,16 +586,19 @@ def _reads(ctx: Context) -> _Reads:
 
 
 async def _orders_by_key(ctx: Context, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Order]:
+    # Plain SQL: in a stampede nearly every key finds nothing, and the ORM's per-query setup
+    # cost more than the query; the rare order found becomes a detached Order to answer with.
     async with ctx.db.session() as s:
         rows = (
-            await s.scalars(
-                select(Order).where(
-                    Order.buyer_id.in_(padded(list({b for b, _ in keys}))),
-                    Order.idempotency_key.in_(padded(list({k for _, k in keys}))),
+            await s.execute(
+                select(_ORDERS).where(
+                    _one_of(ctx, _ORDERS.c.buyer_id, list({b for b, _ in keys})),
+                    _one_of(ctx, _ORDERS.c.idempotency_key, list({k for _, k in keys})),
                 )
             )
         ).all()
-    return {(o.buyer_id, o.idempotency_key): o for o in rows}
+    found = [Order(**row._mapping) for row in rows]
+    return {(o.buyer_id, o.idempotency_key): o for o in found}
 
 
 async def _items(
@@ -561,10 +621,28 @@ async def _items(
     return out
 
 
+_ADDRESSES = cast(Table, Address.__table__)
+
+
+def _one_of(ctx: Context, column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
+    """`column IN values`, as one array parameter on PostgreSQL: a single statement text
+    for any number of values, parsed once by the driver and the server."""
+    if is_sqlite(ctx.db.url):
+        return column.in_(padded(values))
+    return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+
+
 async def _addresses(ctx: Context, buyer_ids: list[int]) -> dict[int, dict[str, str]]:
+    # Plain SQL: one row per buyer in the batch, read-only, so no ORM objects to build.
+    columns = [_ADDRESSES.c[name] for name in ADDRESS_FIELDS]
     async with ctx.db.session() as s:
-        rows = (await s.scalars(select(Address).where(Address.user_id.in_(padded(buyer_ids))))).all()
-    return {a.user_id: _address_json(a) for a in rows}
+        rows = (
+            await s.execute(
+                select(_ADDRESSES.c.user_id, *columns)
+                .where(_one_of(ctx, _ADDRESSES.c.user_id, buyer_ids))
+            )
+        ).all()
+    return {row[0]: dict(zip(ADDRESS_FIELDS, row[1:], strict=True)) for row in rows}
 
 
 async def _order_by_key(s: AsyncSession, buyer_id: int, key: str) -> Order | None:

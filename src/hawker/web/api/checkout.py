@@ -9,11 +9,22 @@ from hawker.domain.roles import check_signed_in
 from hawker.payments.port import CardDetails
 from hawker.services import checkout, coupons, deals
 from hawker.web.api.schemas import (
-    ERRORS, AddressIn, AddressOut, BuyIn, CouponIn, CouponOut, DealIn, DealOut, FiguresOut,
-    OrderOut, PathId, PayIn, QuoteIn, QuoteOut,
+    ERRORS,
+    AddressIn,
+    AddressOut,
+    BuyIn,
+    CouponIn,
+    CouponOut,
+    DealIn,
+    DealOut,
+    FiguresOut,
+    OrderOut,
+    PathId,
+    PayIn,
+    QuoteIn,
+    QuoteOut,
 )
 from hawker.web.auth import ActorDep, CtxDep
-
 
 router = APIRouter(responses=ERRORS)
 
@@ -40,12 +51,17 @@ async def quote(show_id: PathId, body: QuoteIn, actor: ActorDep, ctx: CtxDep) ->
     )
 
 
+# Bearer-signed calls with a plainly valid body are answered in front of FastAPI by
+# web/fastbuy.py, with the same answers; this route describes the call in the OpenAPI
+# document and answers the rest (cookie sign-in with CSRF, bodies to refuse).
 @router.post(
     "/shows/{show_id}/orders",
     status_code=201,
     response_model=OrderOut,
     tags=["checkout"],
-    responses={200: {"model": OrderOut, "description": "The same idempotency key again: the same order"}},
+    responses={
+        200: {"model": OrderOut, "description": "The same idempotency key again: the same order"}
+    },
 )
 async def buy(show_id: PathId, body: BuyIn, actor: ActorDep, ctx: CtxDep) -> Any:
     """Buy a listing (the units are held for you while you pay). The same `idempotency_key`
@@ -132,7 +148,9 @@ async def start_deal(show_id: PathId, body: DealIn, actor: ActorDep, ctx: CtxDep
 
 
 @router.post("/shows/{show_id}/deals/{deal_id}/end", response_model=DealOut, tags=["deals"])
-async def end_deal(show_id: PathId, deal_id: PathId, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+async def end_deal(
+    show_id: PathId, deal_id: PathId, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     return await deals.do_end_deal(ctx, actor, show_id, deal_id)
 
 
@@ -151,8 +169,12 @@ async def show_coupons(show_id: PathId, actor: ActorDep, ctx: CtxDep) -> list[di
     return await coupons.list_show_coupons(ctx, actor, show_id)
 
 
-@router.post("/shows/{show_id}/coupons/{coupon_id}/drop", response_model=CouponOut, tags=["coupons"])
-async def drop_coupon(show_id: PathId, coupon_id: PathId, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+@router.post(
+    "/shows/{show_id}/coupons/{coupon_id}/drop", response_model=CouponOut, tags=["coupons"]
+)
+async def drop_coupon(
+    show_id: PathId, coupon_id: PathId, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     """Drop a claimable coupon into the stream: every viewer sees it and may claim it."""
     return await coupons.do_drop(ctx, actor, show_id, coupon_id)
 
