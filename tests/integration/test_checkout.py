@@ -252,3 +252,16 @@ def test_ending_the_show_ends_its_deals_and_returns_their_units(world: World) ->
     assert host.post(f"/shows/{show['id']}/end").status_code == 200
     assert world.anonymous.get(f"/shows/{show['id']}/deals").json() == []
     assert in_stock(world, show["id"]) == 10
+
+
+def test_a_replay_stays_shoppable_at_the_listing_price(world: World) -> None:
+    host, _, show, listing = show_selling(world, stock=5)
+    scheduled = host.post("/shows", json={"title": "Next week"}).json()
+    assert host.post(f"/shows/{show['id']}/end").status_code == 200
+    ada = buyer(world, "Ada")
+    r = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()})
+    assert r.status_code == 201 and r.json()["unit_price"]["amount"] == "20.00"
+    # A show that has not gone on air yet does not sell.
+    item = host.post(f"/shows/{scheduled['id']}/shelf", json={"product_id": listing["product"]["id"]}).json()
+    r = ada.post(f"/shows/{scheduled['id']}/orders", json={"listing_id": item["id"], "idempotency_key": key()})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "show_not_live"

@@ -15,7 +15,7 @@ import copy
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -60,7 +60,7 @@ from hawker.services.accounts import utcnow
 from hawker.services.chat import _aware
 from hawker.services.coalesce import Coalescer, padded, shared
 from hawker.services.context import Context
-from hawker.services.shows import LIVE, access_show, show_facts
+from hawker.services.shows import ENDED, LIVE, access_show, show_facts
 from hawker.store.db import is_sqlite
 from hawker.store.tables import (
     Address,
@@ -326,11 +326,14 @@ async def do_buy(
     status, currency, found = facts
     if isinstance(found, DomainError) and found.code == "show_not_found":
         raise copy.copy(found)
-    if status != LIVE:
+    if status not in (LIVE, ENDED):
         raise Conflict("buying opens when the show is on air", code="show_not_live")
     if isinstance(found, DomainError):
         raise copy.copy(found)
     item = found
+    if status == ENDED and item.deal is not None:
+        # A replay sells at the listing price from the variant's own stock: no flash deals.
+        item = replace(item, deal=None)
     if shipping is None:
         raise AddressRequired("add a shipping address first (PUT /api/v1/me/address)")
     coupon: Coupon | None = None
