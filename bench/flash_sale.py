@@ -128,7 +128,10 @@ def start_server(env: dict[str, str], port: int, workers: int, data_dir: Path) -
     if workers > 1:
         args += ["--workers", str(workers)]
     process = subprocess.Popen(
-        args, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        args,
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         cwd=data_dir,
     )
     base = f"http://127.0.0.1:{port}"
@@ -156,15 +159,26 @@ def seed_show(base: str, units: int) -> Sale:
     """The host's side, through the API as the host would do it."""
     http = httpx.Client(base_url=f"{base}/api/v1", timeout=30)
     tag = uuid.uuid4().hex[:8]
-    r = http.post("/auth/signup", json={
-        "email": f"host-{tag}@bench.test", "password": "lipstick-king",
-        "display_name": "Li Jiaqi", "host": True, "city": "Shanghai"})
+    r = http.post(
+        "/auth/signup",
+        json={
+            "email": f"host-{tag}@bench.test",
+            "password": "lipstick-king",
+            "display_name": "Li Jiaqi",
+            "host": True,
+            "city": "Shanghai",
+        },
+    )
     assert r.status_code == 201, r.text
     http.headers["Authorization"] = f"Bearer {r.json()['token']}"
     brand = http.post("/brands", json={"name": f"Rouge {tag}", "currency": "USD"}).json()
-    r = http.post(f"/brands/{brand['id']}/products", json={
-        "title": "Velvet lipstick",
-        "variants": [{"name": "#7 Ruby", "price": "29.00", "stock": units}]})
+    r = http.post(
+        f"/brands/{brand['id']}/products",
+        json={
+            "title": "Velvet lipstick",
+            "variants": [{"name": "#7 Ruby", "price": "29.00", "stock": units}],
+        },
+    )
     assert r.status_code == 201, r.text
     product = r.json()
     show = http.post("/shows", json={"title": "The lipstick run"}).json()
@@ -172,9 +186,16 @@ def seed_show(base: str, units: int) -> Sale:
     assert http.post(f"/shows/{show['id']}/live").status_code == 200
     r = http.put(f"/shows/{show['id']}/pin", json={"listing_id": listing["id"]})
     assert r.status_code == 200, r.text
-    r = http.post(f"/shows/{show['id']}/deals", json={
-        "listing_id": listing["id"], "price": "9.90", "quantity": units, "per_buyer_limit": 1,
-        "duration_seconds": 3600})
+    r = http.post(
+        f"/shows/{show['id']}/deals",
+        json={
+            "listing_id": listing["id"],
+            "price": "9.90",
+            "quantity": units,
+            "per_buyer_limit": 1,
+            "duration_seconds": 3600,
+        },
+    )
     assert r.status_code == 201, r.text
     deal = r.json()
     http.close()
@@ -215,9 +236,12 @@ def seed_buyers_postgres(url: str, count: int) -> list[str]:
         with cur.copy(f"COPY users ({USER_COLUMNS}) FROM STDIN") as copy:
             for row in users:
                 copy.write_row(row)
-        ids = dict(cur.execute(
-            "SELECT email, id FROM users WHERE email LIKE %s", (f"%{users[0][0].split('-')[1]}",)
-        ).fetchall())
+        ids = dict(
+            cur.execute(
+                "SELECT email, id FROM users WHERE email LIKE %s",
+                (f"%{users[0][0].split('-')[1]}",),
+            ).fetchall()
+        )
         user_ids = [ids[row[0]] for row in users]
         with cur.copy(f"COPY sessions ({SESSION_COLUMNS}) FROM STDIN") as copy:
             for user_id, token in zip(user_ids, tokens, strict=True):
@@ -275,12 +299,12 @@ class _Http(asyncio.Protocol):
             return
         head = self.buffer[: end + 2].lower()
         at = head.find(b"content-length:")
-        length = int(head[at + 15: head.find(b"\r\n", at)]) if at >= 0 else 0
+        length = int(head[at + 15 : head.find(b"\r\n", at)]) if at >= 0 else 0
         if len(self.buffer) < end + 4 + length:
             return
-        body = self.buffer[end + 4: end + 4 + length]
+        body = self.buffer[end + 4 : end + 4 + length]
         status = int(self.buffer[9:12])
-        self.buffer = self.buffer[end + 4 + length:]
+        self.buffer = self.buffer[end + 4 + length :]
         answer, self.answer = self.answer, None
         if answer is not None and not answer.done():
             answer.set_result((status, body))
@@ -318,20 +342,21 @@ async def progress(run: Run, total: int, label: str, stop: asyncio.Event) -> Non
         now = time.perf_counter()
         rate = (run.attempts - last) / max(now - last_at, 1e-9)
         last, last_at = run.attempts, now
-        print(f"  {label} {now - run.started:5.1f}s  {run.attempts:>7,}/{total:,} attempts"
-              f"  {rate:>8,.0f}/s  sold {run.sold:>6,}", flush=True)
+        print(
+            f"  {label} {now - run.started:5.1f}s  {run.attempts:>7,}/{total:,} attempts"
+            f"  {rate:>8,.0f}/s  sold {run.sold:>6,}",
+            flush=True,
+        )
 
 
-async def stampede(base: str, sale: Sale, tokens: list[str], units: int, connections: int
-                   ) -> Run:
+async def stampede(base: str, sale: Sale, tokens: list[str], units: int, connections: int) -> Run:
     host, port = base.removeprefix("http://").split(":")
     path = f"/api/v1/shows/{sale.show_id}/orders".encode()
     loop = asyncio.get_running_loop()
     # Prepared before the clock starts: the generator should not spend the run formatting.
     requests: list[bytes] = []
     for i, token in enumerate(tokens):
-        body = b'{"listing_id":%d,"quantity":1,"idempotency_key":"flash-%d"}' % (
-            sale.listing_id, i)
+        body = b'{"listing_id":%d,"quantity":1,"idempotency_key":"flash-%d"}' % (sale.listing_id, i)
         requests.append(
             b"POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
@@ -394,8 +419,9 @@ CREATE TABLE peer_orders (
 """
 
 
-async def peer(url: str, buyers: int, units: int, concurrency: int, pool_size: int,
-               seconds: float) -> Run:
+async def peer(
+    url: str, buyers: int, units: int, concurrency: int, pool_size: int, seconds: float
+) -> Run:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS peer_orders, peer_stock")
         conn.execute(PEER_SCHEMA)
@@ -462,12 +488,12 @@ async def peer(url: str, buyers: int, units: int, concurrency: int, pool_size: i
 def ledger_figures(db_url: str, sale: Sale, embedded: bool) -> dict[str, int]:
     queries = {
         "sold": "SELECT coalesce(sum(quantity), 0) FROM orders WHERE pool = {p}"
-                " AND status IN ('pending', 'paid', 'fulfilled')",
+        " AND status IN ('pending', 'paid', 'fulfilled')",
         "orders": "SELECT count(*) FROM orders WHERE pool = {p}",
         "duplicate_buyers": "SELECT count(*) FROM (SELECT buyer_id FROM orders WHERE pool = {p}"
-                            " GROUP BY buyer_id HAVING count(*) > 1) AS d",
+        " GROUP BY buyer_id HAVING count(*) > 1) AS d",
         "duplicate_keys": "SELECT count(*) FROM (SELECT buyer_id, idempotency_key FROM orders"
-                          " GROUP BY buyer_id, idempotency_key HAVING count(*) > 1) AS d",
+        " GROUP BY buyer_id, idempotency_key HAVING count(*) > 1) AS d",
     }
     out: dict[str, int] = {}
     if embedded:
@@ -494,8 +520,11 @@ def gate_figures(redis_url: str | None, base: str, sale: Sale, units: int) -> di
         client = redis.Redis.from_url(redis_url)
         meta = client.hgetall(f"hawker:gate:{{{sale.pool}}}:meta")
         client.close()
-        levels = {k.decode(): int(v) for k, v in meta.items() if k.decode() in
-                  ("initial", "sold", "held", "left")}
+        levels = {
+            k.decode(): int(v)
+            for k, v in meta.items()
+            if k.decode() in ("initial", "sold", "held", "left")
+        }
         return levels
     deals = httpx.get(f"{base}/api/v1/shows/{sale.show_id}/deals", timeout=10).json()
     left = next(d["left"] for d in deals if d["id"] == sale.deal_id)
@@ -512,43 +541,74 @@ def percentile(values: list[float], p: float) -> float:
 # -- the run ---------------------------------------------------------------------------------
 
 
-async def drive(args: argparse.Namespace, base: str, sale: Sale, tokens: list[str],
-                peer_url: str | None) -> tuple[Run, Run | None]:
+async def drive(
+    args: argparse.Namespace, base: str, sale: Sale, tokens: list[str], peer_url: str | None
+) -> tuple[Run, Run | None]:
     # A few quiet requests first, as a show's page would make, so that the first second of the
     # sale does not also pay for the server's warm-up (imports, pools, the gate's pool load).
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         for _ in range(3):
             await http.get(f"/api/v1/shows/{sale.show_id}/deals")
-    print(f"stampede: {len(tokens):,} buyers over {args.connections} keep-alive connections",
-          flush=True)
+    print(
+        f"stampede: {len(tokens):,} buyers over {args.connections} keep-alive connections",
+        flush=True,
+    )
     ours = await stampede(base, sale, tokens, args.units, args.connections)
     theirs = None
     if peer_url is not None:
-        print(f"peer (row lock): {args.peer_buyers:,} buyers, {args.connections} at once, "
-              f"{args.peer_pool} PostgreSQL connections, at most {args.peer_seconds:.0f} s",
-              flush=True)
-        theirs = await peer(peer_url, args.peer_buyers, args.units, args.connections,
-                            args.peer_pool, args.peer_seconds)
+        print(
+            f"peer (row lock): {args.peer_buyers:,} buyers, {args.connections} at once, "
+            f"{args.peer_pool} PostgreSQL connections, at most {args.peer_seconds:.0f} s",
+            flush=True,
+        )
+        theirs = await peer(
+            peer_url,
+            args.peer_buyers,
+            args.units,
+            args.connections,
+            args.peer_pool,
+            args.peer_seconds,
+        )
     return ours, theirs
 
 
 def main() -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embedded", action="store_true",
-                        help="SQLite and the in-process gate instead of PostgreSQL + Redis")
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="SQLite and the in-process gate instead of PostgreSQL + Redis",
+    )
     parser.add_argument("--buyers", type=int, default=100_000)
     parser.add_argument("--units", type=int, default=15_000)
-    parser.add_argument("--connections", type=int, default=1000,
-                        help="keep-alive connections, i.e. buys in flight at once")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="server processes (default: 2, one per core; 1 with --embedded,"
-                        " whose gate lives in its one process)")
-    parser.add_argument("--peer-buyers", type=int, default=None,
-                        help="buyers for the row-lock peer (default: the same as --buyers)")
-    parser.add_argument("--peer-seconds", type=float, default=30.0,
-                        help="the peer stops taking new buyers after this long")
-    parser.add_argument("--peer-pool", type=int, default=16,
-                        help="PostgreSQL connections of the peer")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1000,
+        help="keep-alive connections, i.e. buys in flight at once",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (default: 2, one per core; 1 with --embedded,"
+        " whose gate lives in its one process)",
+    )
+    parser.add_argument(
+        "--peer-buyers",
+        type=int,
+        default=None,
+        help="buyers for the row-lock peer (default: the same as --buyers)",
+    )
+    parser.add_argument(
+        "--peer-seconds",
+        type=float,
+        default=30.0,
+        help="the peer stops taking new buyers after this long",
+    )
+    parser.add_argument(
+        "--peer-pool", type=int, default=16, help="PostgreSQL connections of the peer"
+    )
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
     args.peer_buyers = args.peer_buyers or args.buyers
@@ -559,8 +619,11 @@ def main() -> dict[str, Any]:
 
     with contextlib.ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hawker-bench-")))
-        env = {"HAWKER_DATA_DIR": str(data_dir), "HAWKER_SECRET_KEY": secrets.token_urlsafe(16),
-               "HAWKER_HOLD_SECONDS": "3600"}
+        env = {
+            "HAWKER_DATA_DIR": str(data_dir),
+            "HAWKER_SECRET_KEY": secrets.token_urlsafe(16),
+            "HAWKER_HOLD_SECONDS": "3600",
+        }
         if args.embedded:
             db_url = f"sqlite:///{data_dir / 'hawker.db'}"
             redis_url = None
@@ -572,18 +635,27 @@ def main() -> dict[str, Any]:
         peer_url = None
         if not args.no_peer:
             peer_url = db_url if not args.embedded else stack.enter_context(postgres_database())
-        print(f"database: {'SQLite' if args.embedded else 'PostgreSQL'}, gate: "
-              f"{'in-process' if args.embedded else 'Redis'}, workers: {args.workers}", flush=True)
+        print(
+            f"database: {'SQLite' if args.embedded else 'PostgreSQL'}, gate: "
+            f"{'in-process' if args.embedded else 'Redis'}, workers: {args.workers}",
+            flush=True,
+        )
         upgrade(db_url)
         server = start_server(env, free_port(), args.workers, data_dir)
         stack.callback(server.stop)
         sale = seed_show(server.base, args.units)
         started = time.perf_counter()
-        tokens = (seed_buyers_sqlite(db_url.removeprefix("sqlite:///"), args.buyers)
-                  if args.embedded else seed_buyers_postgres(db_url, args.buyers))
-        print(f"seeded {args.buyers:,} buyers in {time.perf_counter() - started:.1f}s; "
-              f"show {sale.show_id}, deal {sale.deal_id} of {args.units:,} units, "
-              f"1 per buyer", flush=True)
+        tokens = (
+            seed_buyers_sqlite(db_url.removeprefix("sqlite:///"), args.buyers)
+            if args.embedded
+            else seed_buyers_postgres(db_url, args.buyers)
+        )
+        print(
+            f"seeded {args.buyers:,} buyers in {time.perf_counter() - started:.1f}s; "
+            f"show {sale.show_id}, deal {sale.deal_id} of {args.units:,} units, "
+            f"1 per buyer",
+            flush=True,
+        )
         try:
             ours, theirs = uvloop.run(drive(args, server.base, sale, tokens, peer_url))
         except BaseException:
@@ -624,7 +696,8 @@ def main() -> dict[str, Any]:
             peer_p99_ms=round(percentile(theirs.latencies, 0.99), 1),
             peer_sellout_s=round(theirs.sold_out_at, 2) if theirs.sold_out_at else None,
             ratio_vs_row_lock=round(
-                (ours.attempts / ours.elapsed) / (theirs.attempts / theirs.elapsed), 1),
+                (ours.attempts / ours.elapsed) / (theirs.attempts / theirs.elapsed), 1
+            ),
         )
     else:
         figures["ratio_vs_row_lock"] = None
@@ -633,8 +706,10 @@ def main() -> dict[str, Any]:
 
 def report(f: dict[str, Any]) -> None:
     print()
-    print(f"The lipstick run ({f['backend']}, {f['workers']} worker(s), "
-          f"{f['connections']} connections)")
+    print(
+        f"The lipstick run ({f['backend']}, {f['workers']} worker(s), "
+        f"{f['connections']} connections)"
+    )
     print(f"  buy attempts per second   {f['attempts_per_s']:>10,}")
     print(f"  latency p50 / p99         {f['p50_ms']:>7} ms / {f['p99_ms']} ms")
     print(f"  seconds to sell out       {f['sellout_s']!s:>10}")
@@ -643,8 +718,10 @@ def report(f: dict[str, Any]) -> None:
     print(f"  duplicate orders          {f['duplicates']:>10}")
     print(f"  ledger and gate agree     {f['ledger_matches_gate']!s:>10}")
     if f.get("peer_attempts_per_s"):
-        print(f"  row-lock peer             {f['peer_attempts_per_s']:>10,} attempts/s"
-              f" (p99 {f['peer_p99_ms']} ms, sold out in {f['peer_sellout_s']} s)")
+        print(
+            f"  row-lock peer             {f['peer_attempts_per_s']:>10,} attempts/s"
+            f" (p99 {f['peer_p99_ms']} ms, sold out in {f['peer_sellout_s']} s)"
+        )
         print(f"  ratio to the peer         {f['ratio_vs_row_lock']:>10}x")
 
 

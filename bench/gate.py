@@ -40,8 +40,11 @@ async def singles(gate: StockGate, attempts: int, concurrency: int) -> list[Hold
 
     async def caller(first: int) -> None:
         for buyer in range(first, attempts, step):
-            out.append(await gate.reserve(POOL, buyer=buyer, quantity=1, key=f"b{buyer}",
-                                          hold_ms=HOLD_MS, now_ms=NOW))
+            out.append(
+                await gate.reserve(
+                    POOL, buyer=buyer, quantity=1, key=f"b{buyer}", hold_ms=HOLD_MS, now_ms=NOW
+                )
+            )
 
     await asyncio.gather(*(caller(i) for i in range(concurrency)))
     return out
@@ -64,8 +67,9 @@ async def batches(gate: StockGate, attempts: int, size: int, in_flight: int) -> 
     return out
 
 
-async def measure(gate: StockGate, attempts: int, run: Callable[[], Awaitable[list[Hold]]]
-                  ) -> float:
+async def measure(
+    gate: StockGate, attempts: int, run: Callable[[], Awaitable[list[Hold]]]
+) -> float:
     await gate.drop(POOL)
     await gate.ensure_pool(POOL, initial=UNITS, per_buyer_limit=2)
     started = time.perf_counter()
@@ -90,26 +94,29 @@ def redis_reachable(url: str) -> bool:
 
 
 async def main(attempts: int, redis_url: str, batch: int) -> dict[str, float | int | None]:
-    figures: dict[str, float | int | None] = {"units": UNITS, "attempts": attempts,
-                                              "batch": batch}
+    figures: dict[str, float | int | None] = {"units": UNITS, "attempts": attempts, "batch": batch}
     memory = MemoryGate()
     figures["memory_single_per_s"] = await measure(
-        memory, attempts, lambda: singles(memory, attempts, 1))
+        memory, attempts, lambda: singles(memory, attempts, 1)
+    )
     figures["memory_batch_per_s"] = await measure(
-        memory, attempts, lambda: batches(memory, attempts, batch, 1))
+        memory, attempts, lambda: batches(memory, attempts, batch, 1)
+    )
     if not redis_reachable(redis_url):
         print(f"Redis not reachable at {redis_url}: skipped")
-        figures.update(redis_sequential_per_s=None, redis_single_per_s=None,
-                       redis_batch_per_s=None)
+        figures.update(redis_sequential_per_s=None, redis_single_per_s=None, redis_batch_per_s=None)
         return figures
     gate = RedisGate(redis_url, prefix=f"hawker:bench:{uuid.uuid4().hex[:8]}:")
     try:
         figures["redis_sequential_per_s"] = await measure(
-            gate, attempts, lambda: singles(gate, attempts, 1))
+            gate, attempts, lambda: singles(gate, attempts, 1)
+        )
         figures["redis_single_per_s"] = await measure(
-            gate, attempts, lambda: singles(gate, attempts, 64))
+            gate, attempts, lambda: singles(gate, attempts, 64)
+        )
         figures["redis_batch_per_s"] = await measure(
-            gate, attempts, lambda: batches(gate, attempts, batch, 4))
+            gate, attempts, lambda: batches(gate, attempts, batch, 4)
+        )
     finally:
         await gate.drop(POOL)
         await gate.close()
@@ -122,8 +129,11 @@ if __name__ == "__main__":
     parser.add_argument("--redis-url", default=settings.redis_url or settings.test_redis_url)
     parser.add_argument("--attempts", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--no-uvloop", action="store_true",
-                        help="plain asyncio (the server runs on uvloop when it is installed)")
+    parser.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        help="plain asyncio (the server runs on uvloop when it is installed)",
+    )
     args = parser.parse_args()
     runner: Callable[..., object] = asyncio.run
     if not args.no_uvloop:

@@ -61,9 +61,13 @@ HLS_JS = ROOT / "src" / "hawker" / "web" / "static" / "vendor" / "hls.min.js"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_S = 0.25
@@ -101,15 +105,52 @@ def encoder(args: argparse.Namespace, output: list[str]) -> subprocess.Popen[byt
     gop = str(args.fps)  # a keyframe a second
     command = [
         # Real time from the first frame, as a camera delivers it (no initial burst).
-        FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-readrate_initial_burst", "0",
-        "-f", "lavfi", "-i", f"testsrc2=size={args.size}:rate={args.fps}",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-        "-g", gop, "-keyint_min", gop, "-b:v", args.bitrate, "-maxrate", args.bitrate,
-        "-bufsize", args.bitrate, "-c:a", "aac", "-b:a", "128k", *output,
+        FFMPEG,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-readrate_initial_burst",
+        "0",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={args.size}:rate={args.fps}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        gop,
+        "-keyint_min",
+        gop,
+        "-b:v",
+        args.bitrate,
+        "-maxrate",
+        args.bitrate,
+        "-bufsize",
+        args.bitrate,
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        *output,
     ]
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
@@ -233,18 +274,35 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 def hawker(data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
     port, rtmp = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAWKER_")}
-    env.update({
-        "HAWKER_DATA_DIR": str(data_dir), "HAWKER_HOST": "127.0.0.1", "HAWKER_PORT": str(port),
-        "HAWKER_RTMP_PORT": str(rtmp), "HAWKER_SECRET_KEY": secrets.token_urlsafe(16),
-    })
+    env.update(
+        {
+            "HAWKER_DATA_DIR": str(data_dir),
+            "HAWKER_HOST": "127.0.0.1",
+            "HAWKER_PORT": str(port),
+            "HAWKER_RTMP_PORT": str(rtmp),
+            "HAWKER_SECRET_KEY": secrets.token_urlsafe(16),
+        }
+    )
     log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen([str(HAWKER), "serve", "--no-access-log"], env=env, cwd=data_dir,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(HAWKER), "serve", "--no-access-log"],
+        env=env,
+        cwd=data_dir,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: proc.poll() is None and httpx.get(f"{base}/api/v1/shows", timeout=2)
-                 .status_code == 200, 60, "server")
+        wait_for(
+            lambda: (
+                proc.poll() is None
+                and httpx.get(f"{base}/api/v1/shows", timeout=2).status_code == 200
+            ),
+            60,
+            "server",
+        )
         yield proc, base, rtmp
     finally:
         stop(proc, signal.SIGINT)
@@ -254,8 +312,15 @@ def hawker(data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]
 def live_show(base: str) -> tuple[int, str]:
     http = httpx.Client(base_url=f"{base}/api/v1", timeout=30)
     tag = uuid.uuid4().hex[:8]
-    r = http.post("/auth/signup", json={"email": f"host-{tag}@bench.test", "password": "on-air-now",
-                                        "display_name": "Bench host", "host": True})
+    r = http.post(
+        "/auth/signup",
+        json={
+            "email": f"host-{tag}@bench.test",
+            "password": "on-air-now",
+            "display_name": "Bench host",
+            "host": True,
+        },
+    )
     r.raise_for_status()
     http.headers["Authorization"] = f"Bearer {r.json()['token']}"
     show = http.post("/shows", json={"title": "Glass to glass"}).json()
@@ -273,25 +338,33 @@ def measure_hawker(args: argparse.Namespace, browser: Any, tmp: Path) -> dict[st
         page = browser.new_page(viewport={"width": 390, "height": 844})
         try:
             # The viewer joins a show that has been on for a while: a full live playlist.
-            wait_for(lambda: httpx.get(f"{base}/hls/{show_id}/live.m3u8").text.count("#EXTINF")
-                     >= 6, 60, "a full live playlist")
+            wait_for(
+                lambda: httpx.get(f"{base}/hls/{show_id}/live.m3u8").text.count("#EXTINF") >= 6,
+                60,
+                "a full live playlist",
+            )
             page.goto(f"{base}/shows/{show_id}")
             page.wait_for_function(
                 "() => { const p = window.hawkerVideo && window.hawkerVideo.player;"
-                " return !!p && p.behind() !== null && p.state === 'playing'; }", timeout=60_000)
+                " return !!p && p.behind() !== null && p.state === 'playing'; }",
+                timeout=60_000,
+            )
             time.sleep(args.warmup)
             before = cpu_mark(server.pid)
-            got = sample(page, "window.hawkerVideo.player.behind()",
-                         "window.hawkerVideo.player.hls.latency",
-                         "window.hawkerVideo.player.state === 'playing'", args.seconds)
+            got = sample(
+                page,
+                "window.hawkerVideo.player.behind()",
+                "window.hawkerVideo.player.hls.latency",
+                "window.hawkerVideo.player.state === 'playing'",
+                args.seconds,
+            )
             after = cpu_mark(server.pid)
             jumps = page.evaluate("() => window.hawkerVideo.player.jumps")
         finally:
             page.close()
             stop(source)
     server_pct, packager_pct = cpu_between(before, after)
-    return {"samples": got, "server_pct": server_pct, "packager_pct": packager_pct,
-            "jumps": jumps}
+    return {"samples": got, "server_pct": server_pct, "packager_pct": packager_pct, "jumps": jumps}
 
 
 # -- the plain ffmpeg HLS setup --------------------------------------------------------------
@@ -317,15 +390,29 @@ def measure_default(args: argparse.Namespace, browser: Any, tmp: Path) -> Sample
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    source = encoder(args, ["-f", "hls", "-hls_time", "2", "-hls_list_size", "5",
-                            "-hls_flags", "program_date_time", str(root / "index.m3u8")])
+    source = encoder(
+        args,
+        [
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_list_size",
+            "5",
+            "-hls_flags",
+            "program_date_time",
+            str(root / "index.m3u8"),
+        ],
+    )
     page = browser.new_page()
     try:
-        wait_for(lambda: (root / "index.m3u8").read_text().count("#EXTINF") >= 5, 60,
-                 "a full default playlist")
+        wait_for(
+            lambda: (root / "index.m3u8").read_text().count("#EXTINF") >= 5,
+            60,
+            "a full default playlist",
+        )
         page.goto(f"http://127.0.0.1:{port}/index.html")
-        page.wait_for_function("() => window.behind() !== null && window.playing()",
-                               timeout=60_000)
+        page.wait_for_function("() => window.behind() !== null && window.playing()", timeout=60_000)
         time.sleep(args.warmup)
         got = sample(page, "window.behind()", "window.edge()", "window.playing()", args.seconds)
         ahead = pdt_ahead(root)
@@ -374,8 +461,9 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--bitrate", default="2500k")
-    parser.add_argument("--no-default", action="store_true",
-                        help="skip the plain ffmpeg HLS comparison")
+    parser.add_argument(
+        "--no-default", action="store_true", help="skip the plain ffmpeg HLS comparison"
+    )
     args = parser.parse_args()
     if not HLS_JS.exists():
         raise SystemExit(f"{HLS_JS} is missing: run `make setup` (it installs hls.js from npm)")
@@ -383,10 +471,12 @@ def main() -> None:
         raise SystemExit(f"{CHROMIUM} is missing: `make browser` installs it")
     from playwright.sync_api import sync_playwright
 
-    print(f"source: {args.size} at {args.fps} fps, H.264 {args.bitrate} + AAC, keyframe every 1 s;"
-          f" {args.seconds:.0f} s of samples per setup, {os.cpu_count()} cores", flush=True)
-    with tempfile.TemporaryDirectory(prefix="hawker-video-bench-") as name, \
-            sync_playwright() as pw:
+    print(
+        f"source: {args.size} at {args.fps} fps, H.264 {args.bitrate} + AAC, keyframe every 1 s;"
+        f" {args.seconds:.0f} s of samples per setup, {os.cpu_count()} cores",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="hawker-video-bench-") as name, sync_playwright() as pw:
         tmp = Path(name)
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -399,40 +489,56 @@ def main() -> None:
     if not got.behind:
         raise SystemExit("no latency samples: the viewer page never showed a frame's time")
     cpu = ours["server_pct"] + ours["packager_pct"]
-    print(f"Hawker      p50 {got.p(.5):5.2f} s   p95 {got.p(.95):5.2f} s   "
-          f"mean {statistics.fmean(got.behind):5.2f} s   not playing {got.stalled}/{got.total}"
-          f" samples, {ours['jumps']} jumps to live")
-    print(f"            of which behind the playlist's end (hls.js): "
-          f"p50 {percentile(got.edge, .5):.2f} s")
-    print(f"            server CPU {cpu:.1f}% of a core per live show "
-          f"(hawker serve {ours['server_pct']:.1f}%, ffmpeg packager {ours['packager_pct']:.1f}%;"
-          " one viewer)")
+    print(
+        f"Hawker      p50 {got.p(0.5):5.2f} s   p95 {got.p(0.95):5.2f} s   "
+        f"mean {statistics.fmean(got.behind):5.2f} s   not playing {got.stalled}/{got.total}"
+        f" samples, {ours['jumps']} jumps to live"
+    )
+    print(
+        f"            of which behind the playlist's end (hls.js): "
+        f"p50 {percentile(got.edge, 0.5):.2f} s"
+    )
+    print(
+        f"            server CPU {cpu:.1f}% of a core per live show "
+        f"(hawker serve {ours['server_pct']:.1f}%, ffmpeg packager {ours['packager_pct']:.1f}%;"
+        " one viewer)"
+    )
     ratio = None
     figures: dict[str, Any] = {}
     if theirs is not None and theirs.behind:
-        ratio = theirs.p(.5) / got.p(.5)
-        print(f"ffmpeg HLS  p50 {theirs.p(.5):5.2f} s   p95 {theirs.p(.95):5.2f} s   "
-              f"mean {statistics.fmean(theirs.behind):5.2f} s   not playing "
-              f"{theirs.stalled}/{theirs.total} samples")
-        print(f"            of which behind the playlist's end (hls.js): "
-              f"p50 {percentile(theirs.edge, .5):.2f} s")
+        ratio = theirs.p(0.5) / got.p(0.5)
+        print(
+            f"ffmpeg HLS  p50 {theirs.p(0.5):5.2f} s   p95 {theirs.p(0.95):5.2f} s   "
+            f"mean {statistics.fmean(theirs.behind):5.2f} s   not playing "
+            f"{theirs.stalled}/{theirs.total} samples"
+        )
+        print(
+            f"            of which behind the playlist's end (hls.js): "
+            f"p50 {percentile(theirs.edge, 0.5):.2f} s"
+        )
         print(f"            Hawker's picture is {ratio:.1f}x closer to live")
-        figures = {"default_p50_s": round(theirs.p(.5), 3),
-                   "default_p95_s": round(theirs.p(.95), 3)}
-    print(json.dumps({
-        "latency_p50_s": round(got.p(.5), 3),
-        "latency_p95_s": round(got.p(.95), 3),
-        "cpu_pct_per_show": round(cpu, 2),
-        "ratio_vs_default_hls": round(ratio, 2) if ratio is not None else None,
-        **figures,
-        "server_cpu_pct": round(ours["server_pct"], 2),
-        "packager_cpu_pct": round(ours["packager_pct"], 2),
-        "samples": got.total,
-        "not_playing_samples": got.stalled,
-        "seconds": args.seconds,
-        "size": args.size,
-        "fps": args.fps,
-    }))
+        figures = {
+            "default_p50_s": round(theirs.p(0.5), 3),
+            "default_p95_s": round(theirs.p(0.95), 3),
+        }
+    print(
+        json.dumps(
+            {
+                "latency_p50_s": round(got.p(0.5), 3),
+                "latency_p95_s": round(got.p(0.95), 3),
+                "cpu_pct_per_show": round(cpu, 2),
+                "ratio_vs_default_hls": round(ratio, 2) if ratio is not None else None,
+                **figures,
+                "server_cpu_pct": round(ours["server_pct"], 2),
+                "packager_cpu_pct": round(ours["packager_pct"], 2),
+                "samples": got.total,
+                "not_playing_samples": got.stalled,
+                "seconds": args.seconds,
+                "size": args.size,
+                "fps": args.fps,
+            }
+        )
+    )
     sys.stdout.flush()
 
 

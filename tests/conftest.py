@@ -7,11 +7,16 @@ import pytest
 
 from tests.harness import LiveServer, World, database, live_server, test_settings
 
-DATABASES = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+DATABASES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(scope="module", params=DATABASES)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """A real server (uvicorn, real sockets) on SQLite and on PostgreSQL, one per test module."""
     tmp: Path = tmp_path_factory.mktemp(f"hawker-{request.param}")
     with database(request.param, tmp) as url, live_server(test_settings(url, tmp)) as live:

@@ -191,7 +191,9 @@ class World:
     def brand_with_products(
         self, merchant: Person, *, products: int = 3, variants: int = 2, currency: str = "USD"
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        r = merchant.post("/brands", json={"name": f"Brand {uuid.uuid4().hex[:8]}", "currency": currency})
+        r = merchant.post(
+            "/brands", json={"name": f"Brand {uuid.uuid4().hex[:8]}", "currency": currency}
+        )
         assert r.status_code == 201, r.text
         brand = r.json()
         made = []
@@ -397,15 +399,20 @@ def bulk_buyers(
                 insert(User),
                 [
                     {
-                        "email": f"buyer.{n}.{tag}@example.com", "display_name": f"Buyer {n}",
-                        "password_hash": password_hash, "city": city, "is_host": False,
-                        "is_admin": False, "created_at": now,
+                        "email": f"buyer.{n}.{tag}@example.com",
+                        "display_name": f"Buyer {n}",
+                        "password_hash": password_hash,
+                        "city": city,
+                        "is_host": False,
+                        "is_admin": False,
+                        "created_at": now,
                     }
                     for n in range(count)
                 ],
             )
             ids = conn.scalars(
-                select(User.id).where(User.email.like(f"buyer.%.{tag}@example.com"))
+                select(User.id)
+                .where(User.email.like(f"buyer.%.{tag}@example.com"))
                 .order_by(User.id)
             ).all()
             assert len(ids) == count
@@ -413,9 +420,12 @@ def bulk_buyers(
                 insert(SessionRow),
                 [
                     {
-                        "token_hash": hashlib.sha256(token.encode()).hexdigest(), "user_id": uid,
-                        "kind": "token", "csrf_token": secrets.token_urlsafe(24),
-                        "created_at": now, "expires_at": now + timedelta(days=1),
+                        "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+                        "user_id": uid,
+                        "kind": "token",
+                        "csrf_token": secrets.token_urlsafe(24),
+                        "created_at": now,
+                        "expires_at": now + timedelta(days=1),
                     }
                     for uid, token in zip(ids, tokens, strict=True)
                 ],
@@ -423,8 +433,14 @@ def bulk_buyers(
             conn.execute(
                 insert(Address),
                 [
-                    {"user_id": uid, "updated_at": now, "line2": "", "region": "", "phone": "",
-                     **address}
+                    {
+                        "user_id": uid,
+                        "updated_at": now,
+                        "line2": "",
+                        "region": "",
+                        "phone": "",
+                        **address,
+                    }
                     for uid in ids
                 ],
             )

@@ -287,8 +287,13 @@ class Buy:
             r = await http.put(
                 "/me/address",
                 headers=headers,
-                json={"name": viewer.account.display_name, "line1": "1 Rehearsal Way",
-                      "city": "Austin", "postal_code": "78701", "country": "US"},
+                json={
+                    "name": viewer.account.display_name,
+                    "line1": "1 Rehearsal Way",
+                    "city": "Austin",
+                    "postal_code": "78701",
+                    "country": "US",
+                },
             )
             if r.status_code != 200:
                 audience.stats.errors[f"address {r.status_code}"] += 1
@@ -298,8 +303,12 @@ class Buy:
         r = await http.post(
             f"/shows/{audience.show_id}/orders",
             headers=headers,
-            json={"listing_id": item.id, "variant_id": audience.rng.choice(item.variant_ids),
-                  "quantity": 1, "idempotency_key": secrets.token_hex(16)},
+            json={
+                "listing_id": item.id,
+                "variant_id": audience.rng.choice(item.variant_ids),
+                "quantity": 1,
+                "idempotency_key": secrets.token_hex(16),
+            },
         )
         if r.status_code == 409:
             audience.stats.refused += 1
@@ -707,7 +716,11 @@ class Audience:
             options = tuple(str(v["name"]) for v in listing.get("variants") or ())
             items.append(
                 Item(
-                    int(listing["id"]), int(listing["number"]), title, kind, options,
+                    int(listing["id"]),
+                    int(listing["number"]),
+                    title,
+                    kind,
+                    options,
                     tuple(int(v["id"]) for v in variants),
                 )
             )

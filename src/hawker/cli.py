@@ -579,7 +579,8 @@ def rehearse(
     buy_rate: Annotated[
         float,
         typer.Option(
-            min=0.0, max=100.0,
+            min=0.0,
+            max=100.0,
             help="Purchases per second, across the audience (paid with the sandbox test card).",
         ),
     ] = 0.0,

@@ -38,9 +38,14 @@ class Settings(BaseSettings):
     hub_tick_s: float = 0.05
     max_upload_bytes: int = 5 * 1024 * 1024
 
-    hold_seconds: int = Field(300, ge=1, le=3600, description="How long stock is held for a buyer who has not paid yet.")
+    hold_seconds: int = Field(
+        300, ge=1, le=3600, description="How long stock is held for a buyer who has not paid yet."
+    )
     secret_key: str | None = Field(
-        None, description="Signs payment webhooks; the same on every worker. Default: made once in data_dir."
+        None,
+        description=(
+            "Signs payment webhooks; the same on every worker. Default: made once in data_dir."
+        ),
     )
     payments_provider: str = "sandbox"
     sandbox_delay_s: float = 0.1

@@ -17,8 +17,11 @@ from tests.harness import LiveServer, World, free_port, live_server, need_servic
 
 pytestmark = pytest.mark.video
 
-FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-              "--autoplay-policy=no-user-gesture-required"]
+FAKE_MEDIA = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,9 @@ def browser() -> Iterator[Any]:
         need_service("Chromium", f"{CHROMIUM} is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM),
-                                      args=[*CHROMIUM_ARGS, *FAKE_MEDIA])
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
+        )
         try:
             yield chromium
         finally:

@@ -38,7 +38,9 @@ def test_pin_request_and_escaping_between_console_and_viewer(browser: Any, world
     try:
         sign_in(console, base, host, f"{show_path}/console")
         sign_in(room, base, viewer, show_path)
-        expect(room.locator('[data-testid="shelf-item-3"]')).to_contain_text(shelf[2]["product"]["title"])
+        expect(room.locator('[data-testid="shelf-item-3"]')).to_contain_text(
+            shelf[2]["product"]["title"]
+        )
         expect(room.locator('[data-testid="pinned"]')).to_be_hidden()
 
         console.click('[data-testid="pin-3"]')

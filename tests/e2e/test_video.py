@@ -77,7 +77,9 @@ def assert_time_advances(page: Any) -> None:
 
 
 def test_the_viewer_page_plays_the_stream_and_says_how_far_behind_live(
-    browser: Any, world: World, video_server: LiveServer,
+    browser: Any,
+    world: World,
+    video_server: LiveServer,
     encoders: list[subprocess.Popen[bytes]],
 ) -> None:
     _, show, key = show_with_key(world)
@@ -107,7 +109,9 @@ def test_the_viewer_page_plays_the_stream_and_says_how_far_behind_live(
 
 
 def test_a_pin_shows_when_the_picture_reaches_it(
-    browser: Any, world: World, video_server: LiveServer,
+    browser: Any,
+    world: World,
+    video_server: LiveServer,
     encoders: list[subprocess.Popen[bytes]],
 ) -> None:
     host, show, key = show_with_key(world)
@@ -146,7 +150,9 @@ def test_a_pin_shows_when_the_picture_reaches_it(
 
 
 def test_the_replay_plays_with_chapters_in_pin_order_and_its_chat(
-    browser: Any, world: World, video_server: LiveServer,
+    browser: Any,
+    world: World,
+    video_server: LiveServer,
     encoders: list[subprocess.Popen[bytes]],
 ) -> None:
     host, show, key = show_with_key(world, listings=3)
@@ -215,7 +221,9 @@ def test_the_replay_plays_with_chapters_in_pin_order_and_its_chat(
 
 
 def test_the_console_previews_the_stream_with_its_health_and_takes_a_cover(
-    browser: Any, world: World, video_server: LiveServer,
+    browser: Any,
+    world: World,
+    video_server: LiveServer,
     encoders: list[subprocess.Popen[bytes]],
 ) -> None:
     host, show, key = show_with_key(world)

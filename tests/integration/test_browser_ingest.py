@@ -33,11 +33,35 @@ pytestmark = pytest.mark.video
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 CODECS = {
     # What Chromium records for "video/webm;codecs=h264,opus" (copied, audio to AAC) ...
-    "h264": ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "20",
-             "-pix_fmt", "yuv420p", "-f", "matroska"],
+    "h264": [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "matroska",
+    ],
     # ... and the fallback, "video/webm;codecs=vp9,opus" (transcoded).
-    "vp9": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "20",
-            "-b:v", "300k", "-f", "webm"],
+    "vp9": [
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-g",
+        "20",
+        "-b:v",
+        "300k",
+        "-f",
+        "webm",
+    ],
 }
 
 
@@ -45,7 +69,10 @@ CODECS = {
 def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("hawker-camera")
     settings = test_settings(
-        f"sqlite:///{tmp / 'hawker.db'}", tmp, rtmp_port=free_port(), video_probe_s=3.0,
+        f"sqlite:///{tmp / 'hawker.db'}",
+        tmp,
+        rtmp_port=free_port(),
+        video_probe_s=3.0,
         ingest_idle_s=4.0,
     )
     with live_server(settings) as live:
@@ -89,11 +116,14 @@ def probe(server: LiveServer, show_id: int, segment: hls.Segment, tmp: Path) -> 
     path.write_bytes(r.content)
     decode = subprocess.run(
         [FFMPEG, "-hide_banner", "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert decode.returncode == 0 and not decode.stderr.strip(), decode.stderr
-    return subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True,
-                          text=True, timeout=30).stderr
+    return subprocess.run(
+        [FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=30
+    ).stderr
 
 
 def camera(
@@ -101,8 +131,12 @@ def camera(
 ) -> ClientConnection:
     if who is not None:
         headers["Authorization"] = f"Bearer {who.token}"
-    return connect(f"{server.ws_url}/ws/ingest/{show_id}", additional_headers=headers,
-                   open_timeout=10, max_size=None)
+    return connect(
+        f"{server.ws_url}/ws/ingest/{show_id}",
+        additional_headers=headers,
+        open_timeout=10,
+        max_size=None,
+    )
 
 
 def frames(ws: ClientConnection, timeout: float = 10) -> Iterator[dict[str, Any]]:
@@ -131,12 +165,34 @@ def ready(ws: ClientConnection) -> dict[str, Any]:
 def recording(codec: str, seconds: float) -> subprocess.Popen[bytes]:
     """A camera and a microphone, recorded in real time as MediaRecorder would (WebM, Opus)."""
     return subprocess.Popen(
-        [FFMPEG, "-hide_banner", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "testsrc=size=320x240:rate=20",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-         "-t", str(seconds), *CODECS[codec][:-2], "-c:a", "libopus",
-         "-cluster_time_limit", "250", "-flush_packets", "1", *CODECS[codec][-2:], "pipe:1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            str(seconds),
+            *CODECS[codec][:-2],
+            "-c:a",
+            "libopus",
+            "-cluster_time_limit",
+            "250",
+            "-flush_packets",
+            "1",
+            *CODECS[codec][-2:],
+            "pipe:1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -176,8 +232,9 @@ def test_the_host_goes_live_with_a_camera_and_comes_back_after_a_drop(
 
     def watch() -> None:
         # While the camera sends, viewers already get a playlist with fresh segments.
-        found = wait_until(lambda: (live := segments(video_server, show_id))[1:] and live,
-                           what="live segments")
+        found = wait_until(
+            lambda: (live := segments(video_server, show_id))[1:] and live, what="live segments"
+        )
         seen["live"] = found
         seen["status"] = stream_status(ctx, show_id)
 
@@ -200,7 +257,7 @@ def test_the_host_goes_live_with_a_camera_and_comes_back_after_a_drop(
     wait_until(lambda: stream_status(ctx, show_id)["state"] == "reconnecting", what="reconnecting")
     replay = segments(video_server, show_id, hls.REPLAY)
     assert replay[: len(first_part)] == first_part
-    second_part = replay[len(first_part):]
+    second_part = replay[len(first_part) :]
     assert second_part and second_part[0].discontinuity
     assert [s.number for s in replay] == list(range(len(replay)))
     probe(video_server, show_id, second_part[-1], tmp_path)
@@ -210,8 +267,10 @@ def _cookie_sign_in(server: LiveServer, who: Person) -> httpx.Client:
     http = httpx.Client(base_url=server.base_url, timeout=15, follow_redirects=False)
     token = re.search(r'name="csrf" value="([^"]+)"', http.get("/signin").text)
     assert token
-    r = http.post("/signin", data={"email": who.email, "password": who.password,
-                                   "csrf": token[1], "next": "/"})
+    r = http.post(
+        "/signin",
+        data={"email": who.email, "password": who.password, "csrf": token[1], "next": "/"},
+    )
     assert r.status_code == 303, r.text
     return http
 
@@ -235,17 +294,16 @@ def test_only_who_runs_the_show_may_publish(world: World, video_server: LiveServ
     # The host's session cookie works from our own pages, not from another site's.
     http = _cookie_sign_in(video_server, host)
     cookie = f"hawker_session={http.cookies['hawker_session']}"
-    with camera(video_server, show_id, None, Cookie=cookie,
-                Origin="http://evil.example") as ws:
+    with camera(video_server, show_id, None, Cookie=cookie, Origin="http://evil.example") as ws:
         code, error = refusal(ws)
     assert code == 4401
-    with camera(video_server, show_id, None, Cookie=cookie,
-                Origin=video_server.base_url) as ws:
+    with camera(video_server, show_id, None, Cookie=cookie, Origin=video_server.base_url) as ws:
         assert ready(ws)["keyframe_interval_ms"] == 1000
     http.close()
     assert segments(video_server, show_id) == []
-    wait_until(lambda: stream_status(ctx_of(video_server), show_id)["state"] == "offline",
-               what="offline")
+    wait_until(
+        lambda: stream_status(ctx_of(video_server), show_id)["state"] == "offline", what="offline"
+    )
 
 
 def test_garbage_ends_that_camera_only(world: World, video_server: LiveServer) -> None:
@@ -261,9 +319,26 @@ def test_garbage_ends_that_camera_only(world: World, video_server: LiveServer) -
 
     # A codec the packager cannot take is refused with a way out.
     vp8 = subprocess.run(
-        [FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-         "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "libvpx", "-f", "webm", "pipe:1"],
-        capture_output=True, check=True, timeout=30,
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10",
+            "-t",
+            "1",
+            "-c:v",
+            "libvpx",
+            "-f",
+            "webm",
+            "pipe:1",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
     ).stdout
     with camera(video_server, show_id, host) as ws:
         ready(ws)

@@ -11,7 +11,10 @@ import pytest
 from tests.harness import Person, World
 
 ADDRESS = {
-    "name": "Ada Buyer", "line1": "1 Market St", "city": "Austin", "postal_code": "78701",
+    "name": "Ada Buyer",
+    "line1": "1 Market St",
+    "city": "Austin",
+    "postal_code": "78701",
     "country": "US",
 }
 GOOD_CARD = {"number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123"}
@@ -28,18 +31,25 @@ def buyer(world: World, name: str = "Buyer") -> Person:
     return person
 
 
-def product_with_stock(world: World, merchant: Person, stock: int, price: str = "20.00") -> dict[str, Any]:
+def product_with_stock(
+    world: World, merchant: Person, stock: int, price: str = "20.00"
+) -> dict[str, Any]:
     r = merchant.post("/brands", json={"name": f"Brand {uuid.uuid4().hex[:8]}", "currency": "USD"})
     brand = r.json()
     r = merchant.post(
         f"/brands/{brand['id']}/products",
-        json={"title": "Ruby lipstick", "variants": [{"name": "#7 Ruby", "price": price, "stock": stock}]},
+        json={
+            "title": "Ruby lipstick",
+            "variants": [{"name": "#7 Ruby", "price": price, "stock": stock}],
+        },
     )
     assert r.status_code == 201, r.text
     return {**r.json(), "brand_id": brand["id"]}
 
 
-def show_selling(world: World, stock: int, price: str = "20.00") -> tuple[Person, Person, dict[str, Any], dict[str, Any]]:
+def show_selling(
+    world: World, stock: int, price: str = "20.00"
+) -> tuple[Person, Person, dict[str, Any], dict[str, Any]]:
     host = world.person("Host", host=True)
     merchant = world.person("Merchant")
     product = product_with_stock(world, merchant, stock, price)
@@ -69,18 +79,27 @@ def test_buy_pay_and_see_it_confirmed_in_the_stream(world: World) -> None:
     with world.socket(show["id"], ada) as room:
         room.snapshot()
         k = key()
-        r = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": k})
+        r = ada.post(
+            f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": k}
+        )
         assert r.status_code == 201, r.text
         order = r.json()
-        assert order["status"] == "pending" and order["total"] == {"amount": "20.00", "currency": "USD"}
+        assert order["status"] == "pending" and order["total"] == {
+            "amount": "20.00",
+            "currency": "USD",
+        }
         # The same key again: the same order, not a second one.
-        again = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": k})
+        again = ada.post(
+            f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": k}
+        )
         assert again.status_code == 200 and again.json()["id"] == order["id"]
         # Held units leave the counter at once, for every viewer.
         room.wait_for("stock.left", lambda e: e["data"]["left"] == 4)
         r = ada.post(f"/orders/{order['id']}/pay", json={"card": GOOD_CARD})
         assert r.status_code == 202, r.text
-        confirmed = room.wait_for("order.updated", lambda e: e["data"]["order"]["status"] == "paid", timeout=10)
+        confirmed = room.wait_for(
+            "order.updated", lambda e: e["data"]["order"]["status"] == "paid", timeout=10
+        )
         assert confirmed["data"]["order"]["id"] == order["id"]
         ticker = room.wait_for("sales.ticker", timeout=5)
         assert ticker["data"]["text"].startswith("A.") and "bought #1" in ticker["data"]["text"]
@@ -91,7 +110,9 @@ def test_buy_pay_and_see_it_confirmed_in_the_stream(world: World) -> None:
 def test_a_declined_card_is_told_and_the_stock_comes_back(world: World) -> None:
     _, _, show, listing = show_selling(world, stock=1)
     bob = buyer(world, "Bob")
-    order = bob.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}).json()
+    order = bob.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    ).json()
     assert in_stock(world, show["id"]) == 0
     assert bob.post(f"/orders/{order['id']}/pay", json={"card": NO_FUNDS}).status_code == 202
     cancelled = wait_order(bob, order["id"], "cancelled")
@@ -99,7 +120,9 @@ def test_a_declined_card_is_told_and_the_stock_comes_back(world: World) -> None:
     assert in_stock(world, show["id"]) == 1
     # Someone else can now buy the unit that came back.
     cy = buyer(world, "Cy")
-    r = cy.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()})
+    r = cy.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    )
     assert r.status_code == 201, r.text
 
 
@@ -107,20 +130,31 @@ def test_sold_out_and_bad_quantities(world: World) -> None:
     _, _, show, listing = show_selling(world, stock=2)
     ada, bob = buyer(world, "Ada"), buyer(world, "Bob")
     path = f"/shows/{show['id']}/orders"
-    assert ada.post(path, json={"listing_id": listing["id"], "quantity": 2, "idempotency_key": key()}).status_code == 201
+    assert (
+        ada.post(
+            path, json={"listing_id": listing["id"], "quantity": 2, "idempotency_key": key()}
+        ).status_code
+        == 201
+    )
     r = bob.post(path, json={"listing_id": listing["id"], "idempotency_key": key()})
     assert r.status_code == 409 and r.json()["error"]["code"] == "sold_out"
     for quantity in (0, -1, 100, 10**9):
-        r = bob.post(path, json={"listing_id": listing["id"], "quantity": quantity, "idempotency_key": key()})
+        r = bob.post(
+            path, json={"listing_id": listing["id"], "quantity": quantity, "idempotency_key": key()}
+        )
         assert r.status_code == 422, (quantity, r.text)
-    r = bob.post(path, json={"listing_id": listing["id"], "quantity": "1", "idempotency_key": key()})
+    r = bob.post(
+        path, json={"listing_id": listing["id"], "quantity": "1", "idempotency_key": key()}
+    )
     assert r.status_code == 422
 
 
 def test_no_address_no_order(world: World) -> None:
     _, _, show, listing = show_selling(world, stock=2)
     dee = world.person("Dee")
-    r = dee.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()})
+    r = dee.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "address_required"
     assert in_stock(world, show["id"]) == 2
 
@@ -130,10 +164,19 @@ def test_a_price_change_is_told_not_charged(world: World) -> None:
     ada = buyer(world, "Ada")
     q = ada.post(f"/shows/{show['id']}/quote", json={"listing_id": listing["id"]}).json()
     assert q["total"]["amount"] == "20.00"
-    assert host.patch(f"/shows/{show['id']}/shelf/{listing['id']}", json={"price": "25.00"}).status_code == 200
+    assert (
+        host.patch(
+            f"/shows/{show['id']}/shelf/{listing['id']}", json={"price": "25.00"}
+        ).status_code
+        == 200
+    )
     r = ada.post(
         f"/shows/{show['id']}/orders",
-        json={"listing_id": listing["id"], "idempotency_key": key(), "quote_fingerprint": q["fingerprint"]},
+        json={
+            "listing_id": listing["id"],
+            "idempotency_key": key(),
+            "quote_fingerprint": q["fingerprint"],
+        },
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "price_changed"
     assert r.json()["error"]["quote"]["total"]["amount"] == "25.00"
@@ -147,7 +190,13 @@ def test_flash_deal_price_limit_live_counter_and_end(world: World) -> None:
         room.snapshot()
         r = host.post(
             f"/shows/{show['id']}/deals",
-            json={"listing_id": listing["id"], "price": "9.90", "quantity": 3, "per_buyer_limit": 1, "duration_seconds": 600},
+            json={
+                "listing_id": listing["id"],
+                "price": "9.90",
+                "quantity": 3,
+                "per_buyer_limit": 1,
+                "duration_seconds": 600,
+            },
         )
         assert r.status_code == 201, r.text
         deal = r.json()
@@ -160,14 +209,19 @@ def test_flash_deal_price_limit_live_counter_and_end(world: World) -> None:
         assert first.status_code == 201 and first.json()["unit_price"]["amount"] == "9.90"
         second = ada.post(path, json={"listing_id": listing["id"], "idempotency_key": key()})
         assert second.status_code == 409 and second.json()["error"]["code"] == "limit_reached"
-        room.wait_for("stock.left", lambda e: e["data"].get("deal_id") == deal["id"] and e["data"]["left"] == 2)
+        room.wait_for(
+            "stock.left",
+            lambda e: e["data"].get("deal_id") == deal["id"] and e["data"]["left"] == 2,
+        )
         ended = host.post(f"/shows/{show['id']}/deals/{deal['id']}/end")
         assert ended.status_code == 200 and ended.json()["status"] == "ended"
         room.wait_for("deal.updated", lambda e: e["data"]["deal"]["status"] == "ended")
     # The two unsold deal units went back; the held one stays held.
     assert in_stock(world, show["id"]) == 9
     late = buyer(world, "Late")
-    r = late.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()})
+    r = late.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    )
     assert r.status_code == 201 and r.json()["unit_price"]["amount"] == "20.00"
 
 
@@ -175,11 +229,18 @@ def test_a_deal_in_countdown_does_not_sell(world: World) -> None:
     host, _, show, listing = show_selling(world, stock=10)
     r = host.post(
         f"/shows/{show['id']}/deals",
-        json={"listing_id": listing["id"], "price": "5.00", "quantity": 2, "countdown_seconds": 120},
+        json={
+            "listing_id": listing["id"],
+            "price": "5.00",
+            "quantity": 2,
+            "countdown_seconds": 120,
+        },
     )
     assert r.status_code == 201 and r.json()["status"] == "scheduled"
     ada = buyer(world, "Ada")
-    r = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()})
+    r = ada.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "deal_not_running"
 
 
@@ -194,7 +255,8 @@ def test_coupons_and_a_claimable_drop(world: World) -> None:
     ).json()
     assert order["discount"]["amount"] == "5.00" and order["total"]["amount"] == "45.00"
     drop = host.post(
-        "/coupons", json={"code": "FIRST1", "amount_off": "8.00", "show_id": show["id"], "claim_limit": 1}
+        "/coupons",
+        json={"code": "FIRST1", "amount_off": "8.00", "show_id": show["id"], "claim_limit": 1},
     ).json()
     with world.socket(show["id"], bob) as room:
         room.snapshot()
@@ -218,7 +280,9 @@ def test_coupons_and_a_claimable_drop(world: World) -> None:
 def test_the_merchant_refunds_and_the_stock_returns(world: World) -> None:
     _, merchant, show, listing = show_selling(world, stock=1)
     ada = buyer(world, "Ada")
-    order = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}).json()
+    order = ada.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    ).json()
     ada.post(f"/orders/{order['id']}/pay", json={"card": GOOD_CARD})
     wait_order(ada, order["id"], "paid")
     assert in_stock(world, show["id"]) == 0
@@ -229,12 +293,21 @@ def test_the_merchant_refunds_and_the_stock_returns(world: World) -> None:
     assert in_stock(world, show["id"]) == 1
 
 
-@pytest.mark.parametrize("card", [{"number": "4242 4242 4242 4241", "expiry": "12/39", "cvc": "123"},
-                                  {"number": "4242 4242 4242 4242", "expiry": "01/20", "cvc": "123"}])
-def test_a_bad_card_is_refused_at_once_and_the_order_can_still_be_paid(world: World, card: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "card",
+    [
+        {"number": "4242 4242 4242 4241", "expiry": "12/39", "cvc": "123"},
+        {"number": "4242 4242 4242 4242", "expiry": "01/20", "cvc": "123"},
+    ],
+)
+def test_a_bad_card_is_refused_at_once_and_the_order_can_still_be_paid(
+    world: World, card: dict[str, str]
+) -> None:
     _, _, show, listing = show_selling(world, stock=1)
     ada = buyer(world, "Ada")
-    order = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}).json()
+    order = ada.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    ).json()
     r = ada.post(f"/orders/{order['id']}/pay", json={"card": card})
     assert r.status_code == 402, r.text
     assert ada.post(f"/orders/{order['id']}/pay", json={"card": GOOD_CARD}).status_code == 202
@@ -259,9 +332,16 @@ def test_a_replay_stays_shoppable_at_the_listing_price(world: World) -> None:
     scheduled = host.post("/shows", json={"title": "Next week"}).json()
     assert host.post(f"/shows/{show['id']}/end").status_code == 200
     ada = buyer(world, "Ada")
-    r = ada.post(f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()})
+    r = ada.post(
+        f"/shows/{show['id']}/orders", json={"listing_id": listing["id"], "idempotency_key": key()}
+    )
     assert r.status_code == 201 and r.json()["unit_price"]["amount"] == "20.00"
     # A show that has not gone on air yet does not sell.
-    item = host.post(f"/shows/{scheduled['id']}/shelf", json={"product_id": listing["product"]["id"]}).json()
-    r = ada.post(f"/shows/{scheduled['id']}/orders", json={"listing_id": item["id"], "idempotency_key": key()})
+    item = host.post(
+        f"/shows/{scheduled['id']}/shelf", json={"product_id": listing["product"]["id"]}
+    ).json()
+    r = ada.post(
+        f"/shows/{scheduled['id']}/orders",
+        json={"listing_id": item["id"], "idempotency_key": key()},
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "show_not_live"

@@ -48,7 +48,10 @@ GOOD_CARD = CardDetails("4242 4242 4242 4242", "12/39", "123")
 NO_FUNDS = CardDetails("4000 0000 0000 9995", "12/39", "123")
 NEVER_COMPLETES = CardDetails("4000 0000 0000 0259", "12/39", "123")
 ADDRESS = {
-    "name": "Ada Buyer", "line1": "1 Market St", "city": "Austin", "postal_code": "78701",
+    "name": "Ada Buyer",
+    "line1": "1 Market St",
+    "city": "Austin",
+    "postal_code": "78701",
     "country": "US",
 }
 
@@ -93,8 +96,12 @@ async def make_world(db_url: str, data_dir: Path) -> World:
 
         async def person(name: str, host: bool = False) -> int:
             user = await do_signup(
-                ctx, email=f"{name}.{tag}@example.com", password="correct horse battery",
-                display_name=name.title(), host=host, city="Austin",
+                ctx,
+                email=f"{name}.{tag}@example.com",
+                password="correct horse battery",
+                display_name=name.title(),
+                host=host,
+                city="Austin",
             )
             return user.id
 
@@ -165,11 +172,17 @@ class Shop:
         self.merchant = await _actor(ctx, self.world.merchant_id)  # now a member of the brand
         self.buyers = {b: await _actor(ctx, b) for b in self.world.buyer_ids}
         plain = await do_create_product(
-            ctx, self.merchant, brand.id, title="Ruby lipstick",
+            ctx,
+            self.merchant,
+            brand.id,
+            title="Ruby lipstick",
             variants=[VariantInput("#7 Ruby", "20.00", self.plain_stock)],
         )
         dealt = await do_create_product(
-            ctx, self.merchant, brand.id, title="Coral gloss",
+            ctx,
+            self.merchant,
+            brand.id,
+            title="Coral gloss",
             variants=[VariantInput("Coral", "30.00", DEAL_VARIANT_STOCK)],
         )
         show = await shows.do_create_show(ctx, self.host, title="Lipstick live")
@@ -178,8 +191,15 @@ class Shop:
         second = await shelf.do_add_listing(ctx, self.host, show.id, product_id=dealt.id)
         await shows.do_go_live(ctx, self.host, show.id)
         deal = await deals.do_start_deal(
-            ctx, self.host, show.id, listing_id=second["id"], variant_id=None, price="9.90",
-            quantity=DEAL_UNITS, per_buyer_limit=DEAL_LIMIT, duration_seconds=3600,
+            ctx,
+            self.host,
+            show.id,
+            listing_id=second["id"],
+            variant_id=None,
+            price="9.90",
+            quantity=DEAL_UNITS,
+            per_buyer_limit=DEAL_LIMIT,
+            duration_seconds=3600,
         )
         self.listings = {"plain": first["id"], "deal": second["id"]}
         plain_variant = first["variants"][0]["id"]
@@ -191,7 +211,9 @@ class Shop:
         }
         # The units each pool started with; the deal's came out of its variant's.
         self.initial = {
-            "plain": self.plain_stock, "deal": DEAL_UNITS, "rest": DEAL_VARIANT_STOCK - DEAL_UNITS,
+            "plain": self.plain_stock,
+            "deal": DEAL_UNITS,
+            "rest": DEAL_VARIANT_STOCK - DEAL_UNITS,
         }
         self.limits = {"plain": None, "deal": DEAL_LIMIT, "rest": None}
 
@@ -224,7 +246,8 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
 
     def _committed(self, pool: str, buyer: int | None = None) -> int:
         return sum(
-            o.quantity for o in self.orders.values()
+            o.quantity
+            for o in self.orders.values()
             if o.pool == self.pools[pool] and o.status in SELLING and buyer in (None, o.buyer)
         )
 
@@ -256,8 +279,12 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
         try:
             order, created = self.run(
                 checkout.do_buy(
-                    self.ctx, self.buyers[buyer_id], self.show_id,
-                    listing_id=self.listings[listing], variant_id=None, quantity=quantity,
+                    self.ctx,
+                    self.buyers[buyer_id],
+                    self.show_id,
+                    listing_id=self.listings[listing],
+                    variant_id=None,
+                    quantity=quantity,
                     idempotency_key=key,
                 )
             )
@@ -287,8 +314,13 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
         o = self._pick(n, live)
         quantity = o.quantity if same else o.quantity % 3 + 1
         call = checkout.do_buy(
-            self.ctx, self.buyers[o.buyer], self.show_id, listing_id=self.listings[o.listing],
-            variant_id=None, quantity=quantity, idempotency_key=o.key,
+            self.ctx,
+            self.buyers[o.buyer],
+            self.show_id,
+            listing_id=self.listings[o.listing],
+            variant_id=None,
+            quantity=quantity,
+            idempotency_key=o.key,
         )
         if not same:
             with pytest.raises(InvalidInput) as refused:
@@ -339,7 +371,8 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
         async def expire() -> int:
             async with self.ctx.db.session() as s:
                 await s.execute(
-                    update(Order).where(Order.id == o.id, Order.status == "pending")
+                    update(Order)
+                    .where(Order.id == o.id, Order.status == "pending")
                     .values(hold_expires_at=utcnow() - timedelta(seconds=1))
                 )
                 await s.commit()
@@ -392,8 +425,9 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
         async with self.ctx.db.session() as s:
             rows = (
                 await s.execute(
-                    select(Order.id, Order.status, Order.buyer_id, Order.idempotency_key)
-                    .where(Order.show_id == self.show_id)
+                    select(Order.id, Order.status, Order.buyer_id, Order.idempotency_key).where(
+                        Order.show_id == self.show_id
+                    )
                 )
             ).all()
             # One order per key: the ledger holds exactly the orders buyers were told of.
@@ -404,7 +438,8 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
                     (
                         await s.execute(
                             select(Order.status, func.coalesce(func.sum(Order.quantity), 0))
-                            .where(Order.pool == pool).group_by(Order.status)
+                            .where(Order.pool == pool)
+                            .group_by(Order.status)
                         )
                     ).all()
                 )
@@ -477,14 +512,17 @@ def test_double_taps_at_the_same_moment_make_one_order(world: World) -> None:
             async def tap(delay: float) -> tuple[dict[str, Any], bool]:
                 await asyncio.sleep(delay)
                 return await checkout.do_buy(
-                    shop.ctx, buyer, shop.show_id, listing_id=shop.listings["plain"],
-                    variant_id=None, quantity=1, idempotency_key=f"{shop.tag}-tap-{n}",
+                    shop.ctx,
+                    buyer,
+                    shop.show_id,
+                    listing_id=shop.listings["plain"],
+                    variant_id=None,
+                    quantity=1,
+                    idempotency_key=f"{shop.tag}-tap-{n}",
                 )
 
             # The twin a little later each time, to meet the first tap at every step.
-            return list(
-                await asyncio.gather(tap(0), tap(n * 0.0002), return_exceptions=True)
-            )
+            return list(await asyncio.gather(tap(0), tap(n * 0.0002), return_exceptions=True))
 
         async def stampede() -> list[list[tuple[dict[str, Any], bool] | BaseException]]:
             return list(await asyncio.gather(*(tap_twice(n) for n in range(pairs))))
@@ -502,8 +540,9 @@ def test_double_taps_at_the_same_moment_make_one_order(world: World) -> None:
         async def books() -> tuple[int, Levels]:
             async with shop.ctx.db.session() as s:
                 held = await s.scalar(
-                    select(func.coalesce(func.sum(Order.quantity), 0))
-                    .where(Order.pool == shop.pools["plain"], Order.status == "pending")
+                    select(func.coalesce(func.sum(Order.quantity), 0)).where(
+                        Order.pool == shop.pools["plain"], Order.status == "pending"
+                    )
                 )
             return int(held or 0), await stock.levels(shop.ctx, shop.pools["plain"])
 

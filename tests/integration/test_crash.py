@@ -75,8 +75,10 @@ async def reconcile(sale: Sale) -> None:
     """The reconcile step every worker runs now and then, run once now: the ledger wins."""
     ctx = context.build_context(
         Settings(
-            database_url=sale.db_url, redis_url=ENV.test_redis_url,
-            data_dir=sale.workers[0].work_dir, hold_seconds=HOLD_SECONDS,
+            database_url=sale.db_url,
+            redis_url=ENV.test_redis_url,
+            data_dir=sale.workers[0].work_dir,
+            hold_seconds=HOLD_SECONDS,
             secret_key="reconcile-only",
         )
     )
@@ -173,7 +175,8 @@ def test_kill_a_worker_mid_sale_and_no_paid_order_is_lost(tmp_path: Path) -> Non
         assert not lost, f"paid orders lost in the crash: {lost}"
         # A payment a living worker took (202) and never lost reached its order.
         survived = {
-            p.order_id for p in crowd.pays
+            p.order_id
+            for p in crowd.pays
             if p.status == 202 and (p.worker, p.incarnation) != (1, 1)
         }
         missing = {o.id: o.status for o in orders if o.id in survived - set(now_paid)}
@@ -218,8 +221,13 @@ def test_a_worker_that_died_between_ledger_and_gate_is_mended(tmp_path: Path) ->
 
             async def buy(n: int, quantity: int) -> int:
                 order, _ = await checkout.do_buy(
-                    ctx, buyers[n], shop.show_id, listing_id=shop.listings["plain"],
-                    variant_id=None, quantity=quantity, idempotency_key=f"{shop.tag}-{n}",
+                    ctx,
+                    buyers[n],
+                    shop.show_id,
+                    listing_id=shop.listings["plain"],
+                    variant_id=None,
+                    quantity=quantity,
+                    idempotency_key=f"{shop.tag}-{n}",
                 )
                 return int(order["id"])
 
@@ -234,7 +242,8 @@ def test_a_worker_that_died_between_ledger_and_gate_is_mended(tmp_path: Path) ->
                         update(Order).where(Order.id == paid).values(status="paid", paid_at=now)
                     )
                     await s.execute(
-                        update(Order).where(Order.id == expired)
+                        update(Order)
+                        .where(Order.id == expired)
                         .values(status="expired", closed_at=now)
                     )
                     await s.commit()

@@ -157,8 +157,16 @@ def test_a_rehearsal_audience_buys_and_the_room_sees_the_sales(
 ) -> None:
     live, world = demo_server
     audience = Audience(
-        live.base_url, world.show_id, viewers=3, chat_rate=0.0, like_rate=0.0, churn=False,
-        ramp_s=0.5, accounts=AccountPool.throwaway(random.Random(2)), seed=2, buy_rate=2.0,
+        live.base_url,
+        world.show_id,
+        viewers=3,
+        chat_rate=0.0,
+        like_rate=0.0,
+        churn=False,
+        ramp_s=0.5,
+        accounts=AccountPool.throwaway(random.Random(2)),
+        seed=2,
+        buy_rate=2.0,
     )
     watcher = World(live)
     try:

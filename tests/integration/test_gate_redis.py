@@ -64,10 +64,13 @@ async def test_two_processes_and_2000_buyers_never_oversell(prefix: str) -> None
     b = RedisGate(ENV.test_redis_url, prefix=prefix, max_connections=16)
     pool, units, limit = "d:stampede", 500, 2
     try:
-        built = await asyncio.gather(*(
-            g.ensure_pool(pool, initial=units, per_buyer_limit=limit)
-            for g in (a, b) for _ in range(5)
-        ))
+        built = await asyncio.gather(
+            *(
+                g.ensure_pool(pool, initial=units, per_buyer_limit=limit)
+                for g in (a, b)
+                for _ in range(5)
+            )
+        )
         assert built.count(True) == 1
         # 500 buyers: each taps "k1" twice (once on each process: a double tap, or a retry
         # after a timeout) and then tries two more units, one of them for 2 at once.
@@ -94,18 +97,21 @@ async def test_two_processes_and_2000_buyers_never_oversell(prefix: str) -> None
                     for t in take:
                         by_gate.setdefault(id(t[0]), []).append(t)
                     for group in by_gate.values():
-                        holds = await group[0][0].reserve_many([
-                            ReserveRequest(pool, buyer, q, key, 60_000, NOW)
-                            for _, buyer, q, key in group
-                        ])
+                        holds = await group[0][0].reserve_many(
+                            [
+                                ReserveRequest(pool, buyer, q, key, 60_000, NOW)
+                                for _, buyer, q, key in group
+                            ]
+                        )
                         answers.extend(
-                            (buyer, key, h) for (_, buyer, _, key), h in zip(group, holds,
-                                                                            strict=True)
+                            (buyer, key, h)
+                            for (_, buyer, _, key), h in zip(group, holds, strict=True)
                         )
                 else:
                     g, buyer, q, key = queue.get_nowait()
-                    hold = await g.reserve(pool, buyer=buyer, quantity=q, key=key,
-                                           hold_ms=60_000, now_ms=NOW)
+                    hold = await g.reserve(
+                        pool, buyer=buyer, quantity=q, key=key, hold_ms=60_000, now_ms=NOW
+                    )
                     answers.append((buyer, key, hold))
 
         await asyncio.gather(*(worker(batched=i % 4 == 0) for i in range(24)))
@@ -161,10 +167,12 @@ async def test_redis_restarting_empty_rebuilds_from_the_ledger(
 
     other = RedisGate(ENV.test_redis_url, prefix=prefix)
     try:
-        built = await asyncio.gather(*(
-            g.ensure_pool(pool, initial=10, per_buyer_limit=3, ledger=ledger)
-            for g in (gate, other, gate, other)
-        ))
+        built = await asyncio.gather(
+            *(
+                g.ensure_pool(pool, initial=10, per_buyer_limit=3, ledger=ledger)
+                for g in (gate, other, gate, other)
+            )
+        )
         assert built.count(True) == 1
         assert await other.levels(pool) == before == Levels(10, 2, 3, 5)
         assert await other.holds(pool) == ledger
@@ -172,7 +180,9 @@ async def test_redis_restarting_empty_rebuilds_from_the_ledger(
         assert d.reservation_id == max(e.reservation_id for e in ledger) + 1
         replay = await gate.reserve(pool, buyer=1, quantity=2, key="a", hold_ms=1, now_ms=NOW)
         assert (replay.reservation_id, replay.state, replay.replay) == (
-            a.reservation_id, SOLD, True
+            a.reservation_id,
+            SOLD,
+            True,
         )
         over = await gate.reserve(pool, buyer=1, quantity=2, key="e", hold_ms=1, now_ms=NOW)
         assert (over.status, over.already) == (HoldStatus.LIMIT_REACHED, 2)
@@ -192,10 +202,12 @@ async def test_scripts_flushed_from_redis_are_loaded_again(gate: RedisGate) -> N
     assert hold.ok
     await gate.redis.script_flush()
     # A batch over two pools goes as one pipeline; it too survives the flush.
-    both = await gate.reserve_many([
-        ReserveRequest(pool, 2, 1, "a", 1_000, NOW),
-        ReserveRequest(other, 2, 1, "a", 1_000, NOW),
-    ])
+    both = await gate.reserve_many(
+        [
+            ReserveRequest(pool, 2, 1, "a", 1_000, NOW),
+            ReserveRequest(other, 2, 1, "a", 1_000, NOW),
+        ]
+    )
     assert [(h.status, h.reservation_id) for h in both] == [(HoldStatus.OK, 2), (HoldStatus.OK, 1)]
     await gate.redis.script_flush()
     assert await gate.confirm(pool, hold.reservation_id)
@@ -210,16 +222,21 @@ async def test_a_batch_over_several_pools_answers_in_order_in_one_round_trip(
 ) -> None:
     for pool, units in (("d:1", 1), ("d:2", 2)):
         assert await gate.ensure_pool(pool, initial=units, per_buyer_limit=1)
-    answers = await gate.reserve_many([
-        ReserveRequest("d:1", 1, 1, "a", 1_000, NOW),
-        ReserveRequest("d:2", 1, 1, "a", 1_000, NOW),
-        ReserveRequest("d:1", 2, 1, "a", 1_000, NOW),
-        ReserveRequest("d:2", 1, 1, "b", 1_000, NOW),
-        ReserveRequest("d:2", 2, 1, "a", 2_000, NOW + 5),
-    ])
+    answers = await gate.reserve_many(
+        [
+            ReserveRequest("d:1", 1, 1, "a", 1_000, NOW),
+            ReserveRequest("d:2", 1, 1, "a", 1_000, NOW),
+            ReserveRequest("d:1", 2, 1, "a", 1_000, NOW),
+            ReserveRequest("d:2", 1, 1, "b", 1_000, NOW),
+            ReserveRequest("d:2", 2, 1, "a", 2_000, NOW + 5),
+        ]
+    )
     assert [(h.status.value, h.reservation_id, h.expires_at_ms) for h in answers] == [
-        ("ok", 1, NOW + 1_000), ("ok", 1, NOW + 1_000), ("sold_out", 0, 0),
-        ("limit_reached", 0, 0), ("ok", 2, NOW + 2_005),
+        ("ok", 1, NOW + 1_000),
+        ("ok", 1, NOW + 1_000),
+        ("sold_out", 0, 0),
+        ("limit_reached", 0, 0),
+        ("ok", 2, NOW + 2_005),
     ]
     with pytest.raises(PoolNotLoaded):
         await gate.reserve_many([ReserveRequest("d:404", 1, 1, "a", 1_000, NOW)])
@@ -233,8 +250,9 @@ async def test_concurrent_single_calls_each_get_their_own_answer(gate: RedisGate
 
     async def attempt(pool: str, buyer: int) -> Hold | str:
         try:
-            return await gate.reserve(pool, buyer=buyer, quantity=1, key="tap",
-                                      hold_ms=1_000, now_ms=NOW)
+            return await gate.reserve(
+                pool, buyer=buyer, quantity=1, key="tap", hold_ms=1_000, now_ms=NOW
+            )
         except PoolNotLoaded:
             return "not loaded"
 

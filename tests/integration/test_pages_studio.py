@@ -72,8 +72,14 @@ def tiny_png() -> bytes:
 
 def test_signed_out_visitors_are_sent_to_sign_in(server: LiveServer) -> None:
     with httpx.Client(base_url=server.base_url, follow_redirects=False) as http:
-        for path in ("/studio", "/studio/shows/1", "/shows/1/console", "/merchant",
-                     "/merchant/brands/1", "/merchant/products/1"):
+        for path in (
+            "/studio",
+            "/studio/shows/1",
+            "/shows/1/console",
+            "/merchant",
+            "/merchant/brands/1",
+            "/merchant/products/1",
+        ):
             r = http.get(path)
             assert r.status_code == 303, path
             assert r.headers["location"].startswith("/signin?next="), path
@@ -104,13 +110,26 @@ def test_host_schedules_a_show_and_stocks_its_shelf(world: World, signed_in: Sig
     assert 'data-testid="form-error"' in r.text
     assert "title has 1 to 140 characters" in r.text
 
-    r = b.post("/studio/shows", {
-        "csrf_token": csrf, "title": "Lipstick <b>night</b>", "description": "New shades",
-        "scheduled_at": "2099-01-01T20:00", "tz_offset": "480",
-    })
+    r = b.post(
+        "/studio/shows",
+        {
+            "csrf_token": csrf,
+            "title": "Lipstick <b>night</b>",
+            "description": "New shades",
+            "scheduled_at": "2099-01-01T20:00",
+            "tz_offset": "480",
+        },
+    )
     assert r.status_code == 422  # more than a year ahead
-    r = b.post("/studio/shows", {"csrf_token": csrf, "title": "Lipstick <b>night</b>",
-                                 "description": "New shades", "tz_offset": "480"})
+    r = b.post(
+        "/studio/shows",
+        {
+            "csrf_token": csrf,
+            "title": "Lipstick <b>night</b>",
+            "description": "New shades",
+            "tz_offset": "480",
+        },
+    )
     assert r.status_code == 303
     show_id = int(r.headers["location"].rsplit("/", 1)[1])
     studio = b.get("/studio").text
@@ -127,8 +146,10 @@ def test_host_schedules_a_show_and_stocks_its_shelf(world: World, signed_in: Sig
     for p in products:
         r = b.post(f"{builder}/shelf", {"csrf_token": csrf, "product_id": str(p["id"])})
         assert r.status_code == 303
-    r = b.post(f"{builder}/shelf", {"csrf_token": csrf, "product_id": str(products[0]["id"]),
-                                   "price": "12,90"})
+    r = b.post(
+        f"{builder}/shelf",
+        {"csrf_token": csrf, "product_id": str(products[0]["id"]), "price": "12,90"},
+    )
     assert r.status_code == 422
     assert "not an amount" in r.text
 
@@ -227,10 +248,18 @@ def test_merchant_builds_a_catalog(world: World, signed_in: SignIn) -> None:
 
     r = b.post(
         f"{brand_path}/products",
-        {"csrf_token": csrf, "title": "Velvet <i>matte</i>", "description": "Soft",
-         "variant_name_0": "Rose", "variant_price_0": "12.90", "variant_stock_0": "40",
-         "variant_name_1": "Plum", "variant_price_1": "14", "variant_stock_1": "0",
-         "variant_sku_1": f"PLUM-{brand_id}"},
+        {
+            "csrf_token": csrf,
+            "title": "Velvet <i>matte</i>",
+            "description": "Soft",
+            "variant_name_0": "Rose",
+            "variant_price_0": "12.90",
+            "variant_stock_0": "40",
+            "variant_name_1": "Plum",
+            "variant_price_1": "14",
+            "variant_stock_1": "0",
+            "variant_sku_1": f"PLUM-{brand_id}",
+        },
         files={"image_file": ("rose.png", tiny_png(), "image/png")},
     )
     assert r.status_code == 303, r.text
@@ -238,7 +267,9 @@ def test_merchant_builds_a_catalog(world: World, signed_in: SignIn) -> None:
     product_id = int(product_path.rsplit("/", 1)[1])
     product = owner.get(f"/products/{product_id}").json()
     assert [(v["name"], v["price"]["amount"], v["stock"]) for v in product["variants"]] == [
-        ("Rose", "12.90", 40), ("Plum", "14.00", 0)]
+        ("Rose", "12.90", 40),
+        ("Plum", "14.00", 0),
+    ]
     assert len(product["images"]) == 1 and product["images"][0]["url"].startswith("/media/")
     assert b.get(product["images"][0]["url"]).content == tiny_png()
 
@@ -247,31 +278,45 @@ def test_merchant_builds_a_catalog(world: World, signed_in: SignIn) -> None:
     assert "€12.90" in listing
 
     rose = product["variants"][0]["id"]
-    r = b.post(f"{product_path}/variants/{rose}", {"csrf_token": csrf, "name": "Rose",
-                                                    "price": "11.50", "stock": "35"})
+    r = b.post(
+        f"{product_path}/variants/{rose}",
+        {"csrf_token": csrf, "name": "Rose", "price": "11.50", "stock": "35"},
+    )
     assert r.status_code == 303
-    r = b.post(f"{product_path}/variants", {"csrf_token": csrf, "name": "Coral", "price": "-1",
-                                             "stock": "3"})
+    r = b.post(
+        f"{product_path}/variants",
+        {"csrf_token": csrf, "name": "Coral", "price": "-1", "stock": "3"},
+    )
     assert r.status_code == 422 and "must not be negative" in r.text
-    r = b.post(f"{product_path}/variants", {"csrf_token": csrf, "name": "Coral", "price": "13.00",
-                                             "stock": "3"})
+    r = b.post(
+        f"{product_path}/variants",
+        {"csrf_token": csrf, "name": "Coral", "price": "13.00", "stock": "3"},
+    )
     assert r.status_code == 303
     r = b.post(product_path, {"csrf_token": csrf, "title": "Velvet matte", "description": "Softer"})
     assert r.status_code == 303
-    r = b.post(f"{product_path}/images", {"csrf_token": csrf},
-               files={"image_file": ("fake.png", b"not a picture", "image/png")})
+    r = b.post(
+        f"{product_path}/images",
+        {"csrf_token": csrf},
+        files={"image_file": ("fake.png", b"not a picture", "image/png")},
+    )
     assert r.status_code == 422 and "only PNG, JPEG, GIF or WebP" in r.text
 
     product = owner.get(f"/products/{product_id}").json()
     assert product["title"] == "Velvet matte" and product["description"] == "Softer"
     assert [(v["name"], v["price"]["amount"], v["stock"]) for v in product["variants"]] == [
-        ("Rose", "11.50", 35), ("Plum", "14.00", 0), ("Coral", "13.00", 3)]
+        ("Rose", "11.50", 35),
+        ("Plum", "14.00", 0),
+        ("Coral", "13.00", 3),
+    ]
 
     stranger = signed_in(world.person("Stranger"))
     assert stranger.get(brand_path).status_code == 403
     assert stranger.get(product_path).status_code == 403
-    r = stranger.post(f"{product_path}/variants", {"csrf_token": stranger.csrf("/merchant"),
-                                                    "name": "X", "price": "1", "stock": "1"})
+    r = stranger.post(
+        f"{product_path}/variants",
+        {"csrf_token": stranger.csrf("/merchant"), "name": "X", "price": "1", "stock": "1"},
+    )
     assert r.status_code == 403
     assert len(owner.get(f"/products/{product_id}").json()["variants"]) == 3
 

@@ -72,9 +72,7 @@ def test_replay_chat_of_an_unknown_show_is_a_json_404(video_server: LiveServer) 
     assert r.json()["error"]["code"] == "show_not_found"
 
 
-def test_the_console_shows_the_real_ingest_address(
-    world: World, video_server: LiveServer
-) -> None:
+def test_the_console_shows_the_real_ingest_address(world: World, video_server: LiveServer) -> None:
     host = world.person("host", host=True)
     show, _ = world.live_show(host, listings=1)
     browser = Browser(video_server)

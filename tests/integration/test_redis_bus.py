@@ -30,8 +30,8 @@ async def test_events_reach_every_worker_in_seq_order(redis_url: str) -> None:
     await a.start()
     await b.start()
     try:
-        await a.wait_ready()
-        await b.wait_ready()
+        await asyncio.wait_for(a.wait_ready(), 5)
+        await asyncio.wait_for(b.wait_ready(), 5)
         got_a: list[Event] = []
         got_b: list[Event] = []
         await a.subscribe(show_id, got_a.append)

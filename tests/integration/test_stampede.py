@@ -31,7 +31,10 @@ from tests.processes import ServerProcess, server_env, servers
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 ADDRESS = {
-    "name": "Ada Buyer", "line1": "1 Market St", "city": "Austin", "postal_code": "78701",
+    "name": "Ada Buyer",
+    "line1": "1 Market St",
+    "city": "Austin",
+    "postal_code": "78701",
     "country": "US",
 }
 GOOD_CARD = {"number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123"}
@@ -74,8 +77,11 @@ def flash_sale(tmp: Path, *, buyers: int = BUYERS, **worker_settings: object) ->
         upgrade(db_url)
         spread_ids(db_url)
         env = server_env(
-            database_url=db_url, redis_url=ENV.test_redis_url, data_dir=tmp / "data",
-            secret_key=secrets.token_urlsafe(32), **worker_settings,
+            database_url=db_url,
+            redis_url=ENV.test_redis_url,
+            data_dir=tmp / "data",
+            secret_key=secrets.token_urlsafe(32),
+            **worker_settings,
         )
         # The sale's Redis keys go after the workers do (registered first, run last): a
         # worker still running would rebuild a pool it finds missing.
@@ -100,9 +106,12 @@ def _stock_the_shelf(db_url: str, workers: list[ServerProcess]) -> Sale:
         def person(name: str, host: bool = False) -> str:
             r = http.post(
                 "/auth/signup",
-                json={"email": f"{name}.{secrets.token_hex(4)}@example.com",
-                      "password": "correct horse battery", "display_name": name.title(),
-                      "host": host},
+                json={
+                    "email": f"{name}.{secrets.token_hex(4)}@example.com",
+                    "password": "correct horse battery",
+                    "display_name": name.title(),
+                    "host": host,
+                },
             )
             assert r.status_code == 201, r.text
             return str(r.json()["token"])
@@ -111,13 +120,15 @@ def _stock_the_shelf(db_url: str, workers: list[ServerProcess]) -> Sale:
         merchant_token = person("merchant")
         merchant = {"Authorization": f"Bearer {merchant_token}"}
         brand = http.post(
-            "/brands", json={"name": f"Lips {secrets.token_hex(4)}", "currency": "USD"},
+            "/brands",
+            json={"name": f"Lips {secrets.token_hex(4)}", "currency": "USD"},
             headers=merchant,
         ).json()
 
         def product(title: str, price: str, stock: int) -> dict[str, Any]:
             r = http.post(
-                f"/brands/{brand['id']}/products", headers=merchant,
+                f"/brands/{brand['id']}/products",
+                headers=merchant,
                 json={"title": title, "variants": [{"name": "#7", "price": price, "stock": stock}]},
             )
             assert r.status_code == 201, r.text
@@ -135,14 +146,23 @@ def _stock_the_shelf(db_url: str, workers: list[ServerProcess]) -> Sale:
             listings[name] = r.json()["id"]
         assert http.post(f"/shows/{show['id']}/live", headers=host).status_code == 200
         r = http.post(
-            f"/shows/{show['id']}/deals", headers=host,
-            json={"listing_id": listings["deal"], "price": "9.90", "quantity": UNITS,
-                  "per_buyer_limit": DEAL_LIMIT, "duration_seconds": 3600},
+            f"/shows/{show['id']}/deals",
+            headers=host,
+            json={
+                "listing_id": listings["deal"],
+                "price": "9.90",
+                "quantity": UNITS,
+                "per_buyer_limit": DEAL_LIMIT,
+                "duration_seconds": 3600,
+            },
         )
         assert r.status_code == 201, r.text
         deal = r.json()
     return Sale(
-        db_url=db_url, workers=workers, show_id=show["id"], listings=listings,
+        db_url=db_url,
+        workers=workers,
+        show_id=show["id"],
+        listings=listings,
         pools={
             "plain": f"v:{lipstick['variants'][0]['id']}",
             "deal": f"d:{deal['id']}",
@@ -267,14 +287,23 @@ class Crowd:
                 incarnation = self.sale.workers[worker].starts
                 r = await client.post(
                     f"/shows/{self.sale.show_id}/orders",
-                    json={"listing_id": self.sale.listings[a.listing], "quantity": a.quantity,
-                          "idempotency_key": a.key},
+                    json={
+                        "listing_id": self.sale.listings[a.listing],
+                        "quantity": a.quantity,
+                        "idempotency_key": a.key,
+                    },
                     headers={"Authorization": f"Bearer {buyer.token}"},
                 )
             json = r.headers.get("content-type", "").startswith("application/json")
             answer = Answer(
-                buyer.id, a.key, a.listing, a.quantity, worker, r.status_code,
-                r.json() if json else None, incarnation=incarnation,
+                buyer.id,
+                a.key,
+                a.listing,
+                a.quantity,
+                worker,
+                r.status_code,
+                r.json() if json else None,
+                incarnation=incarnation,
             )
         except httpx.TransportError as exc:
             answer = Answer(
@@ -298,7 +327,8 @@ class Crowd:
             async with self.slots[worker]:
                 incarnation = self.sale.workers[worker].starts
                 r = await self.clients[worker].post(
-                    f"/orders/{order_id}/pay", json={"card": GOOD_CARD},
+                    f"/orders/{order_id}/pay",
+                    json={"card": GOOD_CARD},
                     headers={"Authorization": f"Bearer {buyer.token}"},
                 )
             paid = Paid(buyer.id, order_id, worker, r.status_code, incarnation)
@@ -378,7 +408,10 @@ def gate_view(sale: Sale) -> dict[str, GateView]:
                 levels = await gate.levels(pool)
                 holds = await gate.holds(pool)
                 out[name] = GateView(
-                    levels.initial, levels.sold, levels.held, levels.left,
+                    levels.initial,
+                    levels.sold,
+                    levels.held,
+                    levels.left,
                     {h.reservation_id for h in holds if h.state is ReservationState.HELD},
                     {h.reservation_id for h in holds if h.state is ReservationState.SOLD},
                 )
@@ -438,7 +471,8 @@ REFUSALS = {(409, "sold_out"), (409, "limit_reached"), (503, "checkout_busy")}
 
 def unexpected(answers: list[Answer], allowed: set[tuple[int, str]]) -> list[Answer]:
     return [
-        a for a in answers
+        a
+        for a in answers
         if a.status not in (200, 201) and (a.status or 0, a.code or "") not in allowed
     ]
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.harness import ENV, LiveServer, World, live_server, need_service, postgres_database, test_settings
+from tests.harness import (
+    ENV,
+    LiveServer,
+    World,
+    live_server,
+    need_service,
+    postgres_database,
+    test_settings,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -51,7 +59,9 @@ def test_viewers_on_two_workers_share_pins_and_chat(workers: tuple[LiveServer, L
             assert pin_a["data"]["listing"]["number"] == pin_b["data"]["listing"]["number"] == 2
             assert pin_a["seq"] == pin_b["seq"]
             room_b.send({"type": "chat.send", "body": "hello from worker B"})
-            heard = room_a.wait_for("chat.message", lambda e: e["data"]["body"] == "hello from worker B")
+            heard = room_a.wait_for(
+                "chat.message", lambda e: e["data"]["body"] == "hello from worker B"
+            )
             assert heard["data"]["user"]["display_name"] == bob.display_name
     finally:
         on_a.close()

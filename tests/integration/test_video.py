@@ -35,8 +35,12 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("hawker-video")
     settings = test_settings(
-        f"sqlite:///{tmp / 'hawker.db'}", tmp, rtmp_port=free_port(), video_probe_s=2.0,
-        video_max_fps=40, video_max_pixels=640 * 480,
+        f"sqlite:///{tmp / 'hawker.db'}",
+        tmp,
+        rtmp_port=free_port(),
+        video_probe_s=2.0,
+        video_max_fps=40,
+        video_max_pixels=640 * 480,
     )
     with live_server(settings) as live:
         yield live
@@ -60,7 +64,12 @@ def rtmp_url(server: LiveServer, key: str) -> str:
 
 
 def publish(
-    url: str, seconds: float, *, size: str = "320x240", rate: int = 25, audio: bool = True,
+    url: str,
+    seconds: float,
+    *,
+    size: str = "320x240",
+    rate: int = 25,
+    audio: bool = True,
     video: bool = True,
 ) -> subprocess.Popen[bytes]:
     """An encoder: test pattern and a tone, real time, a keyframe every second."""
@@ -71,8 +80,18 @@ def publish(
         args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
     args += ["-t", str(seconds)]
     if video:
-        args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-                 "-pix_fmt", "yuv420p", "-g", str(rate)]
+        args += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            str(rate),
+        ]
     if audio:
         args += ["-c:a", "aac"]
     args += ["-f", "flv", url]
@@ -113,7 +132,9 @@ def assert_valid_segment(server: LiveServer, show_id: int, segment: hls.Segment,
     path.write_bytes(r.content)
     probe = subprocess.run(
         [FFMPEG, "-hide_banner", "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert probe.returncode == 0 and not probe.stderr.strip(), probe.stderr
     info = subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True, text=True)
@@ -177,17 +198,23 @@ def test_a_wrong_or_rotated_key_is_refused(world: World, video_server: LiveServe
 def test_two_shows_live_at_once(world: World, video_server: LiveServer) -> None:
     _, first_id, first_key = new_show(world)
     _, second_id, second_key = new_show(world)
-    encoders = [publish(rtmp_url(video_server, first_key), 5),
-                publish(rtmp_url(video_server, second_key), 5, size="160x120")]
+    encoders = [
+        publish(rtmp_url(video_server, first_key), 5),
+        publish(rtmp_url(video_server, second_key), 5, size="160x120"),
+    ]
     try:
         ctx = ctx_of(video_server)
         wait_until(
-            lambda: all(stream_status(ctx, i)["state"] == "streaming" for i in (first_id, second_id)),  # noqa: E501
+            lambda: all(
+                stream_status(ctx, i)["state"] == "streaming" for i in (first_id, second_id)
+            ),
             what="both shows streaming",
         )
         for show_id in (first_id, second_id):
-            wait_until(lambda show_id=show_id: len(segments(video_server, show_id)) >= 2,
-                       what=f"segments of show {show_id}")
+            wait_until(
+                lambda show_id=show_id: len(segments(video_server, show_id)) >= 2,
+                what=f"segments of show {show_id}",
+            )
         sizes = {stream_status(ctx, i)["health"]["width"] for i in (first_id, second_id)}
         assert sizes == {320, 160}  # each show has its own picture
     finally:
@@ -231,13 +258,15 @@ def test_a_killed_packager_comes_back_and_the_playlist_continues(
         pid = stream_status(ctx, show_id)["packager_pid"]
         assert pid
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: stream_status(ctx, show_id)["packager_pid"] not in (None, pid),
-                   what="a new packager")
+        wait_until(
+            lambda: stream_status(ctx, show_id)["packager_pid"] not in (None, pid),
+            what="a new packager",
+        )
 
         def after_break() -> list[hls.Segment]:
             found = segments(video_server, show_id)
             marks = [i for i, s in enumerate(found) if s.discontinuity]
-            return found[marks[-1]:] if marks and len(found) - marks[-1] >= 2 else []
+            return found[marks[-1] :] if marks and len(found) - marks[-1] >= 2 else []
 
         resumed = wait_until(after_break, what="segments after a discontinuity")
     finally:
@@ -269,7 +298,7 @@ def test_an_encoder_that_drops_and_returns_resumes_the_same_recording(
     wait_until(lambda: stream_status(ctx, show_id)["state"] == "reconnecting", what="reconnecting")
     replay = segments(video_server, show_id, hls.REPLAY)
     assert replay[: len(first_part)] == first_part
-    second_part = replay[len(first_part):]
+    second_part = replay[len(first_part) :]
     assert second_part and second_part[0].discontinuity
     assert [s.number for s in replay] == list(range(len(replay)))
     assert second_part[0].pdt > first_part[-1].pdt  # the replay's timeline moves on
@@ -326,7 +355,10 @@ def test_pins_carry_stream_time_and_become_replay_chapters(world: World) -> None
         with world.socket(sid, viewer) as room:
             room.snapshot()
             for listing in (shelf[2], shelf[0]):
-                assert host.put(f"/shows/{sid}/pin", json={"listing_id": listing["id"]}).status_code == 200
+                assert (
+                    host.put(f"/shows/{sid}/pin", json={"listing_id": listing["id"]}).status_code
+                    == 200
+                )
                 pinned = room.wait_for("shelf.pinned")
                 # The page holds the pin until its player reaches this picture.
                 assert pinned["data"]["stream_at"] is not None
@@ -337,7 +369,9 @@ def test_pins_carry_stream_time_and_become_replay_chapters(world: World) -> None
         encoder.kill()
         encoder.wait()
     assert host.post(f"/shows/{sid}/end").status_code == 200
-    replay = wait_until(lambda: (p := playlist(server, sid, hls.REPLAY)) and p.ended and p, what="a finished replay")
+    replay = wait_until(
+        lambda: (p := playlist(server, sid, hls.REPLAY)) and p.ended and p, what="a finished replay"
+    )
     chapters = world.anonymous.get(f"/shows/{sid}/chapters").json()
     assert [c["number"] for c in chapters] == [3, 1]
     offsets = [c["replay_offset_s"] for c in chapters]

@@ -25,8 +25,9 @@ def clean_message(body: str, max_length: int = MAX_MESSAGE_LENGTH) -> str:
     """
     text = unicodedata.normalize("NFC", body)
     text = "".join(
-        " " if ch in "\r\n\t" else ch for ch in text if ch in "\r\n\t" or
-        unicodedata.category(ch) not in _CONTROL
+        " " if ch in "\r\n\t" else ch
+        for ch in text
+        if ch in "\r\n\t" or unicodedata.category(ch) not in _CONTROL
     )
     text = " ".join(text.split())
     if not text:
@@ -128,6 +129,4 @@ def check_may_chat(*, muted_until: float | None, banned: bool, now: float) -> No
     if banned:
         raise Forbidden("you are banned from this show", code="banned")
     if muted_until is not None and muted_until > now:
-        raise Forbidden(
-            f"you are muted for {muted_until - now:.0f} more seconds", code="muted"
-        )
+        raise Forbidden(f"you are muted for {muted_until - now:.0f} more seconds", code="muted")

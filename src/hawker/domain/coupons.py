@@ -114,9 +114,7 @@ def new_coupon(
         )
     spend = min_spend if min_spend is not None else Money.of(0, currency)
     if spend.currency != currency:
-        raise InvalidInput(
-            f"the minimum spend is in {currency}", code="invalid_coupon_min_spend"
-        )
+        raise InvalidInput(f"the minimum spend is in {currency}", code="invalid_coupon_min_spend")
     if not _whole(uses_per_buyer) or not 1 <= uses_per_buyer <= MAX_USES:
         raise InvalidInput("uses per buyer is at least 1", code="invalid_coupon_uses")
     if total_uses is not None and (not _whole(total_uses) or not 1 <= total_uses <= MAX_USES):
@@ -132,16 +130,12 @@ def new_coupon(
                 "a claimable coupon is dropped into one show", code="invalid_coupon_scope"
             )
         if not _whole(claim_limit) or not 1 <= claim_limit <= MAX_USES:
-            raise InvalidInput(
-                "a drop is for at least 1 viewer", code="invalid_coupon_claims"
-            )
+            raise InvalidInput("a drop is for at least 1 viewer", code="invalid_coupon_claims")
     if ends_at is not None:
         if ends_at <= now:
             raise InvalidInput("the coupon would end in the past", code="invalid_coupon_window")
         if starts_at is not None and starts_at >= ends_at:
-            raise InvalidInput(
-                "a coupon must start before it ends", code="invalid_coupon_window"
-            )
+            raise InvalidInput("a coupon must start before it ends", code="invalid_coupon_window")
     return Coupon(
         code=normalise_code(code),
         currency=currency,
@@ -184,9 +178,7 @@ def check_coupon(
     lines it applies to (None: no line does). Raises CouponInvalid with the reason."""
     _check_window(coupon, now)
     if currency != coupon.currency or (coupon.show_id is not None and coupon.show_id != show_id):
-        raise CouponInvalid(
-            "this coupon is not for this show", code="coupon_not_applicable"
-        )
+        raise CouponInvalid("this coupon is not for this show", code="coupon_not_applicable")
     if eligible_subtotal is None:
         raise CouponInvalid(
             "this coupon does not apply to anything in your cart", code="coupon_not_applicable"

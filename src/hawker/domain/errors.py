@@ -85,9 +85,7 @@ class LimitReached(Conflict):
     code = "limit_reached"
     status = 409
 
-    def __init__(
-        self, message: str, *, limit: int, already: int, code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, limit: int, already: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.limit = limit
         self.already = already

@@ -85,9 +85,7 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], Step] = {
     (_S.PAID, _E.CANCEL): Step(_S.CANCELLED, _K.RETURN, refund_payment=True),
 }
 
-TERMINAL: frozenset[OrderStatus] = frozenset(
-    {_S.FULFILLED, _S.CANCELLED, _S.EXPIRED, _S.REFUNDED}
-)
+TERMINAL: frozenset[OrderStatus] = frozenset({_S.FULFILLED, _S.CANCELLED, _S.EXPIRED, _S.REFUNDED})
 
 
 def step(status: OrderStatus, event: OrderEvent) -> Step:

@@ -15,15 +15,15 @@ MAX_LISTINGS = 200
 
 def check_room_for_listing(current: int) -> None:
     if current >= MAX_LISTINGS:
-        raise InvalidInput(
-            f"a shelf holds at most {MAX_LISTINGS} listings", code="shelf_full"
-        )
+        raise InvalidInput(f"a shelf holds at most {MAX_LISTINGS} listings", code="shelf_full")
 
 
 def reorder(current: Sequence[int], wanted: Sequence[int]) -> list[int]:
     """Check that `wanted` is a permutation of `current` (listing ids) and return it."""
-    if len(wanted) != len(current) or set(wanted) != set(current) or len(set(wanted)) != len(
-        wanted
+    if (
+        len(wanted) != len(current)
+        or set(wanted) != set(current)
+        or len(set(wanted)) != len(wanted)
     ):
         raise InvalidInput(
             "the new order must name every listing of the shelf exactly once",

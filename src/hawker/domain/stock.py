@@ -171,9 +171,7 @@ class StockPool:
         check_quantity(quantity)
         check_idempotency_key(key)
         if not 1 <= hold_seconds <= MAX_HOLD_SECONDS:
-            raise InvalidInput(
-                f"a hold lasts 1 to {MAX_HOLD_SECONDS} seconds", code="invalid_hold"
-            )
+            raise InvalidInput(f"a hold lasts 1 to {MAX_HOLD_SECONDS} seconds", code="invalid_hold")
         seen = self._keys.get((buyer, key))
         if seen is not None:
             found = self._reservations[seen]
@@ -218,17 +216,13 @@ class StockPool:
         return r
 
     def release(self, reservation_id: int) -> Reservation:
-        r = self._move(
-            reservation_id, ReservationState.HELD, ReservationState.RELEASED, "release"
-        )
+        r = self._move(reservation_id, ReservationState.HELD, ReservationState.RELEASED, "release")
         self._held -= r.quantity
         self._give_back(r)
         return r
 
     def refund(self, reservation_id: int) -> Reservation:
-        r = self._move(
-            reservation_id, ReservationState.SOLD, ReservationState.REFUNDED, "refund"
-        )
+        r = self._move(reservation_id, ReservationState.SOLD, ReservationState.REFUNDED, "refund")
         self._sold -= r.quantity
         self._give_back(r)
         return r

@@ -47,9 +47,18 @@ PONG = "pong"
 EPHEMERAL: frozenset[str] = frozenset({CHAT_MESSAGE, LIKES_BURST, SALES_TICKER})
 STATE: frozenset[str] = frozenset(
     {
-        SHOW_STATE, SHELF_UPDATED, SHELF_PINNED, SHELF_UNPINNED, VIEWERS_COUNT,
-        CHAT_HIDDEN, CHAT_SETTINGS, REQUESTS_COUNTED, USER_SANCTIONED,
-        DEAL_UPDATED, STOCK_LEFT, COUPON_DROPPED,
+        SHOW_STATE,
+        SHELF_UPDATED,
+        SHELF_PINNED,
+        SHELF_UNPINNED,
+        VIEWERS_COUNT,
+        CHAT_HIDDEN,
+        CHAT_SETTINGS,
+        REQUESTS_COUNTED,
+        USER_SANCTIONED,
+        DEAL_UPDATED,
+        STOCK_LEFT,
+        COUPON_DROPPED,
     }
 )
 PRIVATE: frozenset[str] = frozenset({ORDER_UPDATED})
@@ -99,9 +108,17 @@ class Event:
         return cls(payload["type"], payload["seq"], payload["at"], payload["data"], show_id, text)
 
 
-def encode(type_: str, data: dict[str, Any], *, seq: int | None = None, at: int | None = None) -> str:
+def encode(
+    type_: str, data: dict[str, Any], *, seq: int | None = None, at: int | None = None
+) -> str:
     return orjson.dumps(
-        {"v": VERSION, "type": type_, "seq": seq, "at": now_ms() if at is None else at, "data": data}
+        {
+            "v": VERSION,
+            "type": type_,
+            "seq": seq,
+            "at": now_ms() if at is None else at,
+            "data": data,
+        }
     ).decode()
 
 

@@ -86,8 +86,9 @@ class Hold:
         if status is HoldStatus.OK:
             return self
         if status is HoldStatus.SOLD_OUT:
-            raise SoldOut("sold out" if self.left == 0 else f"only {self.left} left",
-                          left=self.left)
+            raise SoldOut(
+                "sold out" if self.left == 0 else f"only {self.left} left", left=self.left
+            )
         if status is HoldStatus.LIMIT_REACHED:
             limit = self.limit or 0
             raise LimitReached(
@@ -256,8 +257,12 @@ def plan_pool(initial: int, per_buyer_limit: int | None, ledger: Iterable[Ledger
     next_id = 1
     for raw in ledger:
         entry = LedgerEntry(
-            raw.reservation_id, raw.buyer, raw.quantity, raw.key,
-            ReservationState(raw.state), raw.expires_at_ms,
+            raw.reservation_id,
+            raw.buyer,
+            raw.quantity,
+            raw.key,
+            ReservationState(raw.state),
+            raw.expires_at_ms,
         )
         rid = entry.reservation_id
         if isinstance(rid, bool) or not isinstance(rid, int) or rid < 1:
@@ -282,8 +287,9 @@ def plan_pool(initial: int, per_buyer_limit: int | None, ledger: Iterable[Ledger
     if sold + held > initial:
         raise _bad_ledger(f"the ledger holds {sold + held} units of {initial}")
     entries.sort(key=lambda e: e.reservation_id)
-    return Plan(initial, per_buyer_limit, sold, held, initial - sold - held, next_id, buyers,
-                entries)
+    return Plan(
+        initial, per_buyer_limit, sold, held, initial - sold - held, next_id, buyers, entries
+    )
 
 
 def stock_committed(committed: int, left: int) -> Conflict:

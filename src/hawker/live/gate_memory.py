@@ -55,8 +55,18 @@ class _Reservation:
 
 
 class _Pool:
-    __slots__ = ("buyers", "by_expiry", "held", "initial", "keys", "left", "limit", "next_id",
-                 "reservations", "sold")
+    __slots__ = (
+        "buyers",
+        "by_expiry",
+        "held",
+        "initial",
+        "keys",
+        "left",
+        "limit",
+        "next_id",
+        "reservations",
+        "sold",
+    )
 
     def __init__(self, initial: int, limit: int | None, ledger: Sequence[LedgerEntry]) -> None:
         plan = plan_pool(initial, limit, ledger)
@@ -86,8 +96,16 @@ class _Pool:
             r = self.reservations[seen]
             if r.quantity != quantity:
                 return Hold(HoldStatus.KEY_REUSED, self.left, limit=self.limit)
-            return Hold(HoldStatus.OK, self.left, seen, r.state, True, r.quantity,
-                        r.expires_at_ms, self.limit)
+            return Hold(
+                HoldStatus.OK,
+                self.left,
+                seen,
+                r.state,
+                True,
+                r.quantity,
+                r.expires_at_ms,
+                self.limit,
+            )
         left = self.left
         if left == 0:
             return Hold(HoldStatus.SOLD_OUT, 0, limit=self.limit)
@@ -189,8 +207,7 @@ class MemoryGate:
         # Like the Redis backend: every pool must be loaded before any request is decided.
         pools = {r.pool: self._pool(r.pool) for r in requests}
         return [
-            pools[r.pool].reserve(r.buyer, r.quantity, r.key, r.hold_ms, r.now_ms)
-            for r in requests
+            pools[r.pool].reserve(r.buyer, r.quantity, r.key, r.hold_ms, r.now_ms) for r in requests
         ]
 
     async def confirm(self, pool: str, reservation_id: int) -> bool:

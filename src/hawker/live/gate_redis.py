@@ -114,8 +114,15 @@ class RedisGate:
         if await self.redis.exists(keys[0]):
             return False  # the common case, without sending the ledger
         plan = plan_pool(initial, per_buyer_limit, ledger)
-        args: list[Any] = [plan.initial, plan.limit or 0, plan.left, plan.sold, plan.held,
-                           plan.next_id, len(plan.buyers)]
+        args: list[Any] = [
+            plan.initial,
+            plan.limit or 0,
+            plan.left,
+            plan.sold,
+            plan.held,
+            plan.next_id,
+            len(plan.buyers),
+        ]
         for buyer, units in plan.buyers.items():
             args += (buyer, units)
         for e in plan.entries:
@@ -227,9 +234,7 @@ class RedisGate:
         if code == -1:
             raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found")
         found = _LETTER[state.decode()].value
-        raise InvalidTransition(
-            f"a {found} reservation cannot {event}", state=found, event=event
-        )
+        raise InvalidTransition(f"a {found} reservation cannot {event}", state=found, event=event)
 
     async def confirm(self, pool: str, reservation_id: int) -> bool:
         return await self._move_one(pool, reservation_id, "confirm")
@@ -282,8 +287,7 @@ class RedisGate:
         for rid, enc in stored.items():
             state, buyer, quantity, expires, key = enc.decode().split("|", 4)
             out.append(
-                LedgerEntry(int(rid), int(buyer), int(quantity), key, _LETTER[state],
-                            int(expires))
+                LedgerEntry(int(rid), int(buyer), int(quantity), key, _LETTER[state], int(expires))
             )
         out.sort()
         return out
@@ -306,9 +310,9 @@ def _ints(found: bytes) -> list[int]:
 
 
 def _hold(out: list[int], at: int, quantity: int) -> Hold:
-    code, rid, left, already, limit, expires, state = out[at:at + 7]
+    code, rid, left, already, limit, expires, state = out[at : at + 7]
     if code > 1:
         return Hold(_CODES[code], left, limit=limit or None, already=already)
-    return Hold(_OK, left, rid, _STATES[state], code == 1, quantity, expires, limit or None,
-                already)
-
+    return Hold(
+        _OK, left, rid, _STATES[state], code == 1, quantity, expires, limit or None, already
+    )

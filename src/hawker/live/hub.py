@@ -47,8 +47,18 @@ class HubLimits:
 
 class Connection:
     __slots__ = (
-        "_chat", "_close", "_counter", "_send", "_state", "_task", "_wake", "closed",
-        "dropped", "limits", "staff", "user_id",
+        "_chat",
+        "_close",
+        "_counter",
+        "_send",
+        "_state",
+        "_task",
+        "_wake",
+        "closed",
+        "dropped",
+        "limits",
+        "staff",
+        "user_id",
     )
 
     def __init__(
@@ -207,7 +217,9 @@ class Hub:
         self.rooms: dict[int, Room] = {}
         self._lock = asyncio.Lock()
 
-    def connection(self, send: Send, close: Close, *, user_id: int | None, staff: bool) -> Connection:
+    def connection(
+        self, send: Send, close: Close, *, user_id: int | None, staff: bool
+    ) -> Connection:
         return Connection(send, close, user_id=user_id, staff=staff, limits=self.limits)
 
     async def join(self, show_id: int, connection: Connection) -> None:

@@ -26,7 +26,9 @@ from hawker.live.events import STATE, VIEWERS_COUNT, Event, now_ms
 log = logging.getLogger(__name__)
 PREFIX = "hawker:show:"
 _LIBRARY = files("hawker.live").joinpath("publish.lua").read_text()
-_PUBLISH = _LIBRARY + "\nreturn publish_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+_PUBLISH = (
+    _LIBRARY + "\nreturn publish_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+)
 _PRESENCE = _LIBRARY + files("hawker.live").joinpath("presence.lua").read_text()
 # A worker that has not reported for this long no longer counts.
 PRESENCE_STALE_MS = 5_000
@@ -71,8 +73,19 @@ class RedisBus:
 
     async def publish_viewers(self, show_id: int, local_count: int) -> int:
         total = await self._presence(
-            keys=[f"{PREFIX}{show_id}:presence", f"{PREFIX}{show_id}:viewers", f"{PREFIX}{show_id}:seq"],
-            args=[self.worker, local_count, now_ms(), PRESENCE_STALE_MS, channel(show_id), VIEWERS_COUNT],
+            keys=[
+                f"{PREFIX}{show_id}:presence",
+                f"{PREFIX}{show_id}:viewers",
+                f"{PREFIX}{show_id}:seq",
+            ],
+            args=[
+                self.worker,
+                local_count,
+                now_ms(),
+                PRESENCE_STALE_MS,
+                channel(show_id),
+                VIEWERS_COUNT,
+            ],
         )
         return int(total)
 
@@ -116,8 +129,9 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def wait_ready(self, timeout: float = 5.0) -> None:
-        await asyncio.wait_for(self._subscribed.wait(), timeout)
+    async def wait_ready(self) -> None:
+        """Until the pub/sub connection is subscribed (tests wait for it before publishing)."""
+        await self._subscribed.wait()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":

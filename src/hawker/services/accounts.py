@@ -109,8 +109,12 @@ async def _open_session(ctx: Context, s: AsyncSession, user: User, kind: str) ->
     expires = now + timedelta(days=ctx.settings.session_days)
     s.add(
         Session(
-            token_hash=_hash_token(token), user_id=user.id, kind=kind, csrf_token=csrf,
-            created_at=now, expires_at=expires,
+            token_hash=_hash_token(token),
+            user_id=user.id,
+            kind=kind,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=expires,
         )
     )
     await s.commit()
@@ -165,7 +169,8 @@ async def _sessions(ctx: Context, hashes: list[str]) -> dict[str, tuple[Authenti
             agency_ids=frozenset(agencies.get(user.id, ())),
         )
         out[session.token_hash] = (
-            Authenticated(actor, user, session.kind, session.csrf_token), session.expires_at
+            Authenticated(actor, user, session.kind, session.csrf_token),
+            session.expires_at,
         )
     return out
 
@@ -187,7 +192,9 @@ def _aware(moment: datetime) -> datetime:
 
 
 async def load_actor(s: AsyncSession, user: User) -> Actor:
-    brand_ids = (await s.scalars(select(BrandMember.brand_id).where(BrandMember.user_id == user.id))).all()
+    brand_ids = (
+        await s.scalars(select(BrandMember.brand_id).where(BrandMember.user_id == user.id))
+    ).all()
     agency_ids = (
         await s.scalars(select(AgencyMember.agency_id).where(AgencyMember.user_id == user.id))
     ).all()
@@ -217,7 +224,11 @@ async def do_grant_roles(
 
 
 def user_json(user: User, *, private: bool = False) -> dict[str, object]:
-    out: dict[str, object] = {"id": user.id, "display_name": user.display_name, "is_host": user.is_host}
+    out: dict[str, object] = {
+        "id": user.id,
+        "display_name": user.display_name,
+        "is_host": user.is_host,
+    }
     if private:
         out.update(email=user.email, is_admin=user.is_admin, city=user.city)
     return out

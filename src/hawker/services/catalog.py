@@ -57,7 +57,9 @@ def check_image_url(url: str) -> str:
     if url.startswith("/media/") and ".." not in url:
         return url
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 500:
-        raise InvalidInput("an image URL is http(s)://... or an uploaded /media/ path", code="invalid_url")
+        raise InvalidInput(
+            "an image URL is http(s)://... or an uploaded /media/ path", code="invalid_url"
+        )
     return url
 
 
@@ -138,7 +140,9 @@ def _variant(brand: Brand, product_id: int, spec: VariantInput) -> Variant:
     )
 
 
-async def _check_skus_free(s: AsyncSession, skus: Sequence[str | None], *, except_id: int = 0) -> None:
+async def _check_skus_free(
+    s: AsyncSession, skus: Sequence[str | None], *, except_id: int = 0
+) -> None:
     wanted = [sku for sku in skus if sku]
     if len(set(wanted)) != len(wanted):
         raise Conflict("two variants share a SKU", code="sku_taken")
@@ -170,13 +174,17 @@ async def do_create_product(
     urls = [check_image_url(u) for u in image_urls]
     async with ctx.db.session() as s:
         brand = await access_brand(s, brand_id)
-        product = Product(brand_id=brand_id, title=title, description=description, created_at=utcnow())
+        product = Product(
+            brand_id=brand_id, title=title, description=description, created_at=utcnow()
+        )
         s.add(product)
         await s.flush()
         rows = [_variant(brand, product.id, spec) for spec in variants]
         await _check_skus_free(s, [r.sku for r in rows])
         s.add_all(rows)
-        s.add_all(ProductImage(product_id=product.id, url=u, position=i) for i, u in enumerate(urls))
+        s.add_all(
+            ProductImage(product_id=product.id, url=u, position=i) for i, u in enumerate(urls)
+        )
         await s.commit()
         return product
 
@@ -195,7 +203,9 @@ async def do_update_product(
         return product
 
 
-async def do_add_variant(ctx: Context, actor: Actor, product_id: int, spec: VariantInput) -> Variant:
+async def do_add_variant(
+    ctx: Context, actor: Actor, product_id: int, spec: VariantInput
+) -> Variant:
     async with ctx.db.session() as s:
         product = await access_product(s, product_id)
         check_brand_staff(actor, product.brand_id)
@@ -240,7 +250,9 @@ async def do_update_variant(
     if delta:
         from hawker.services import stock as stock_service
 
-        await stock_service.adjust(ctx, stock_service.variant_pool(variant_id), delta, ledger_written=True)
+        await stock_service.adjust(
+            ctx, stock_service.variant_pool(variant_id), delta, ledger_written=True
+        )
     async with ctx.db.session() as s:
         return variant_json(variant, (await committed_units(s, [variant_id])).get(variant_id, 0))
 
@@ -265,7 +277,9 @@ async def do_add_image(ctx: Context, actor: Actor, product_id: int, url: str) ->
     async with ctx.db.session() as s:
         product = await access_product(s, product_id)
         check_brand_staff(actor, product.brand_id)
-        count = await s.scalar(select(func.count()).where(ProductImage.product_id == product_id)) or 0
+        count = (
+            await s.scalar(select(func.count()).where(ProductImage.product_id == product_id)) or 0
+        )
         if count >= MAX_IMAGES:
             raise InvalidInput(f"at most {MAX_IMAGES} images", code="too_many_images")
         image = ProductImage(product_id=product_id, url=url, position=count)
@@ -298,7 +312,11 @@ async def do_upload_image(
 async def list_products(ctx: Context, brand_id: int) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         await access_brand(s, brand_id)
-        ids = (await s.scalars(select(Product.id).where(Product.brand_id == brand_id).order_by(Product.id))).all()
+        ids = (
+            await s.scalars(
+                select(Product.id).where(Product.brand_id == brand_id).order_by(Product.id)
+            )
+        ).all()
         return await products_json(s, list(ids))
 
 
@@ -311,11 +329,15 @@ async def get_product(ctx: Context, product_id: int) -> dict[str, Any]:
 async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[str, Any]]:
     if not product_ids:
         return []
-    products = {p.id: p for p in (await s.scalars(select(Product).where(Product.id.in_(product_ids)))).all()}
+    products = {
+        p.id: p for p in (await s.scalars(select(Product).where(Product.id.in_(product_ids)))).all()
+    }
     brands = {
         b.id: b
         for b in (
-            await s.scalars(select(Brand).where(Brand.id.in_({p.brand_id for p in products.values()})))
+            await s.scalars(
+                select(Brand).where(Brand.id.in_({p.brand_id for p in products.values()}))
+            )
         ).all()
     }
     images: dict[int, list[dict[str, Any]]] = {pid: [] for pid in product_ids}
@@ -329,7 +351,9 @@ async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[st
         images[image.product_id].append({"id": image.id, "url": image.url})
     variants: dict[int, list[dict[str, Any]]] = {pid: [] for pid in product_ids}
     rows = (
-        await s.scalars(select(Variant).where(Variant.product_id.in_(product_ids)).order_by(Variant.id))
+        await s.scalars(
+            select(Variant).where(Variant.product_id.in_(product_ids)).order_by(Variant.id)
+        )
     ).all()
     committed = await committed_units(s, [v.id for v in rows])
     for v in rows:

@@ -69,7 +69,9 @@ async def do_send_message(ctx: Context, actor: Actor, show_id: int, body: str) -
         text = rules.clean_message(body, ctx.settings.chat_max_length)
         staff = is_staff(actor, facts)
         if not staff and rules.find_banned_word(text, show.banned_words or []):
-            raise InvalidInput("your message holds a word this show does not allow", code="message_blocked")
+            raise InvalidInput(
+                "your message holds a word this show does not allow", code="message_blocked"
+            )
         ctx.chat_gate(show_id).check(
             actor.user_id, ctx.clock(), slow_mode=show.slow_mode_seconds, exempt=staff
         )
@@ -79,8 +81,11 @@ async def do_send_message(ctx: Context, actor: Actor, show_id: int, body: str) -
         by_number = dict(listings)
         number = parse_request(text, len(by_number)) if not staff else None
         message = ChatMessage(
-            show_id=show_id, user_id=actor.user_id, body=text,
-            request_listing_id=by_number.get(number) if number else None, hidden=False,
+            show_id=show_id,
+            user_id=actor.user_id,
+            body=text,
+            request_listing_id=by_number.get(number) if number else None,
+            hidden=False,
             created_at=now,
         )
         s.add(message)
@@ -151,7 +156,9 @@ async def recent_messages(
 async def do_like(ctx: Context, actor: Actor, show_id: int, count: int) -> None:
     """Taps are added up here and go out as one burst per show per second."""
     if not 1 <= count <= MAX_LIKES_PER_FRAME:
-        raise InvalidInput(f"a like frame holds 1 to {MAX_LIKES_PER_FRAME} taps", code="invalid_likes")
+        raise InvalidInput(
+            f"a like frame holds 1 to {MAX_LIKES_PER_FRAME} taps", code="invalid_likes"
+        )
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         check_in_show(actor, Action.LIKE, await show_facts(s, show))
@@ -192,7 +199,9 @@ async def do_hide_message(ctx: Context, actor: Actor, show_id: int, message_id: 
     await ctx.bus.publish(show_id, events.CHAT_HIDDEN, {"id": message_id})
     if listing_id:
         await ctx.bus.publish(
-            show_id, events.REQUESTS_COUNTED, {"listing_id": listing_id, "number": number, "count": count}
+            show_id,
+            events.REQUESTS_COUNTED,
+            {"listing_id": listing_id, "number": number, "count": count},
         )
 
 
@@ -214,19 +223,26 @@ async def do_sanction(
         if target is None:
             raise NotFound(f"no user {user_id}", code="user_not_found")
         if user_id == facts.host_id or user_id in facts.moderator_ids:
-            raise Forbidden("the host and moderators cannot be muted or banned", code="protected_user")
+            raise Forbidden(
+                "the host and moderators cannot be muted or banned", code="protected_user"
+            )
         assert actor.user_id is not None
         sanction = await sanction_of(s, show_id, user_id)
         if sanction is None:
             sanction = ShowSanction(
-                show_id=show_id, user_id=user_id, banned=False, by_user_id=actor.user_id,
+                show_id=show_id,
+                user_id=user_id,
+                banned=False,
+                by_user_id=actor.user_id,
                 created_at=utcnow(),
             )
             s.add(sanction)
         if ban is not None:
             sanction.banned = ban
         if mute_seconds is not None:
-            sanction.muted_until = utcnow() + timedelta(seconds=mute_seconds) if mute_seconds else None
+            sanction.muted_until = (
+                utcnow() + timedelta(seconds=mute_seconds) if mute_seconds else None
+            )
         sanction.by_user_id = actor.user_id
         await s.commit()
         muted = _aware(sanction.muted_until)
@@ -254,16 +270,24 @@ async def do_chat_settings(
         if banned_words is not None:
             show.banned_words = rules.normalise_banned_words(banned_words)
         await s.commit()
-        settings = {"slow_mode_seconds": show.slow_mode_seconds, "banned_words": list(show.banned_words)}
+        settings = {
+            "slow_mode_seconds": show.slow_mode_seconds,
+            "banned_words": list(show.banned_words),
+        }
     # Viewers learn the pace; the word list itself is for staff only (it would teach evasion).
-    await ctx.bus.publish(show_id, events.CHAT_SETTINGS, {"slow_mode_seconds": settings["slow_mode_seconds"]})
+    await ctx.bus.publish(
+        show_id, events.CHAT_SETTINGS, {"slow_mode_seconds": settings["slow_mode_seconds"]}
+    )
     return settings
 
 
 async def get_chat_settings(ctx: Context, actor: Actor, show_id: int) -> dict[str, Any]:
     async with ctx.db.session() as s:
         show, _ = await access_show_for(s, actor, show_id, Action.CHAT_MODERATE)
-        return {"slow_mode_seconds": show.slow_mode_seconds, "banned_words": list(show.banned_words)}
+        return {
+            "slow_mode_seconds": show.slow_mode_seconds,
+            "banned_words": list(show.banned_words),
+        }
 
 
 async def list_sanctions(ctx: Context, actor: Actor, show_id: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ The order of steps is what keeps stock right:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -93,14 +94,26 @@ ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "co
 
 def check_address(fields: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
-    limits = {"name": 100, "line1": 200, "line2": 200, "city": 100, "region": 100,
-              "postal_code": 20, "country": 2, "phone": 40}
+    limits = {
+        "name": 100,
+        "line1": 200,
+        "line2": 200,
+        "city": 100,
+        "region": 100,
+        "postal_code": 20,
+        "country": 2,
+        "phone": 40,
+    }
     for name in ADDRESS_FIELDS:
         value = " ".join(str(fields.get(name) or "").split())
         if name in ("name", "line1", "city", "postal_code", "country") and not value:
-            raise InvalidInput(f"the address needs a {name.replace('_', ' ')}", code="invalid_address")
+            raise InvalidInput(
+                f"the address needs a {name.replace('_', ' ')}", code="invalid_address"
+            )
         if len(value) > limits[name]:
-            raise InvalidInput(f"{name} has at most {limits[name]} characters", code="invalid_address")
+            raise InvalidInput(
+                f"{name} has at most {limits[name]} characters", code="invalid_address"
+            )
         out[name] = value
     country = out["country"].upper()
     if len(country) != 2 or not country.isalpha() or not country.isascii():
@@ -162,25 +175,37 @@ async def access_item(
     if listing is None or listing.show_id != show_id:
         raise NotFound(f"no listing {listing_id} in show {show_id}", code="listing_not_found")
     offered = set(listing.variant_ids or [])
-    variants = (await s.scalars(select(Variant).where(Variant.product_id == listing.product_id).order_by(Variant.id))).all()
+    variants = (
+        await s.scalars(
+            select(Variant).where(Variant.product_id == listing.product_id).order_by(Variant.id)
+        )
+    ).all()
     choices = [v for v in variants if not offered or v.id in offered]
     if variant_id is None:
         if len(choices) != 1:
-            raise InvalidInput("pick a variant (shade, size ...) of this item", code="variant_required")
+            raise InvalidInput(
+                "pick a variant (shade, size ...) of this item", code="variant_required"
+            )
         variant = choices[0]
     else:
         found = next((v for v in choices if v.id == variant_id), None)
         if found is None:
-            raise NotFound(f"variant {variant_id} is not offered in listing #{listing.position}", code="variant_not_found")
+            raise NotFound(
+                f"variant {variant_id} is not offered in listing #{listing.position}",
+                code="variant_not_found",
+            )
         variant = found
     product = await s.get(Product, listing.product_id)
     assert product is not None
     deal = await s.scalar(
-        select(Deal).where(
+        select(Deal)
+        .where(
             Deal.listing_id == listing.id,
             Deal.variant_id == variant.id,
             Deal.closed_at.is_(None),
-        ).order_by(Deal.id.desc()).limit(1)
+        )
+        .order_by(Deal.id.desc())
+        .limit(1)
     )
     return Item(listing, variant, product, deal)
 
@@ -202,7 +227,9 @@ async def _coupon(s: AsyncSession, code: str, show_id: int, brand_id: int) -> Co
     normal = normalise_code(code)
     found = (
         await s.scalars(
-            select(Coupon).where(Coupon.code == normal).order_by(Coupon.show_id.is_(None), Coupon.id)
+            select(Coupon)
+            .where(Coupon.code == normal)
+            .order_by(Coupon.show_id.is_(None), Coupon.id)
         )
     ).all()
     for coupon in found:
@@ -218,7 +245,9 @@ def coupon_rule(c: Coupon) -> CouponRule:
         code=c.code,
         currency=c.currency,
         percent_off=c.percent_off,
-        amount_off=Money.from_minor(c.amount_off_minor, c.currency) if c.amount_off_minor is not None else None,
+        amount_off=Money.from_minor(c.amount_off_minor, c.currency)
+        if c.amount_off_minor is not None
+        else None,
         min_spend=Money.from_minor(c.min_spend_minor or 0, c.currency),
         uses_per_buyer=c.uses_per_buyer,
         total_uses=c.total_uses,
@@ -286,7 +315,9 @@ async def quote(
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         item = await access_item(s, show_id, listing_id, variant_id)
-        coupon = await _coupon(s, coupon_code, show_id, item.product.brand_id) if coupon_code else None
+        coupon = (
+            await _coupon(s, coupon_code, show_id, item.product.brand_id) if coupon_code else None
+        )
         q = await _quote(ctx, s, buyer_id, show_id, show.currency, item, quantity, coupon)
     return q.to_json()
 
@@ -363,7 +394,9 @@ async def do_buy(
         # The gate holds for this key but no order was written (a worker died in between,
         # or the first request is still on its way): write it now; the unique key decides.
         try:
-            order = await _write_order(ctx, buyer_id, show_id, item, q, hold, None, None, key, shipping)
+            order = await _write_order(
+                ctx, buyer_id, show_id, item, q, hold, None, None, key, shipping
+            )
         except IntegrityError:
             again = await _replayed(ctx, buyer_id, key, listing_id, variant_id, quantity)
             if again is None:
@@ -380,16 +413,29 @@ async def do_buy(
     coupon_hold: Hold | None = None
     try:
         if coupon is not None and q.discount.amount > 0:
-            coupon_hold = await stock.reserve(ctx, stock.coupon_pool(coupon.id), buyer=buyer_id, quantity=1, key=key)
+            coupon_hold = await stock.reserve(
+                ctx, stock.coupon_pool(coupon.id), buyer=buyer_id, quantity=1, key=key
+            )
             if not coupon_hold.ok:
                 raise CouponInvalid(
-                    "you have already used this coupon" if coupon_hold.status == "limit_reached"
+                    "you have already used this coupon"
+                    if coupon_hold.status == "limit_reached"
                     else "this coupon has been used up",
-                    code="coupon_already_used" if coupon_hold.status == "limit_reached" else "coupon_used_up",
+                    code="coupon_already_used"
+                    if coupon_hold.status == "limit_reached"
+                    else "coupon_used_up",
                 )
         order = await _write_order(
-            ctx, buyer_id, show_id, item, q, hold, coupon if coupon_hold else None,
-            coupon_hold, key, shipping,
+            ctx,
+            buyer_id,
+            show_id,
+            item,
+            q,
+            hold,
+            coupon if coupon_hold else None,
+            coupon_hold,
+            key,
+            shipping,
         )
     except BaseException as exc:
         if isinstance(exc, IntegrityError):
@@ -405,7 +451,9 @@ async def do_buy(
                 return again, False
         await stock.settle(ctx, item.pool, hold.reservation_id, "release")
         if coupon is not None and coupon_hold is not None and coupon_hold.ok:
-            await stock.settle(ctx, stock.coupon_pool(coupon.id), coupon_hold.reservation_id, "release")
+            await stock.settle(
+                ctx, stock.coupon_pool(coupon.id), coupon_hold.reservation_id, "release"
+            )
         raise
     ctx.mark_stock(show_id, item.pool)
     return order, True
@@ -577,15 +625,22 @@ class _Reads:
 
 
 def _reads(ctx: Context) -> _Reads:
-    return shared(ctx.db, "checkout", lambda: _Reads(
-        Coalescer(lambda keys: _orders_by_key(ctx, keys)),
-        Coalescer(lambda keys: _items(ctx, keys)),
-        Coalescer(lambda keys: _addresses(ctx, keys)),
-        # SQLite has one writer at a time: more than one commit in flight only queues up
-        # on its lock (and may time out there); PostgreSQL overlaps their WAL flushes.
-        Coalescer(lambda batch: _commit_orders(ctx, batch), max_batch=500,
-                  lanes=1 if is_sqlite(ctx.db.url) else 4),
-    ))
+    return shared(
+        ctx.db,
+        "checkout",
+        lambda: _Reads(
+            Coalescer(lambda keys: _orders_by_key(ctx, keys)),
+            Coalescer(lambda keys: _items(ctx, keys)),
+            Coalescer(lambda keys: _addresses(ctx, keys)),
+            # SQLite has one writer at a time: more than one commit in flight only queues up
+            # on its lock (and may time out there); PostgreSQL overlaps their WAL flushes.
+            Coalescer(
+                lambda batch: _commit_orders(ctx, batch),
+                max_batch=500,
+                lanes=1 if is_sqlite(ctx.db.url) else 4,
+            ),
+        ),
+    )
 
 
 async def _orders_by_key(ctx: Context, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Order]:
@@ -641,22 +696,31 @@ async def _addresses(ctx: Context, buyer_ids: list[int]) -> dict[int, dict[str, 
     async with ctx.db.session() as s:
         rows = (
             await s.execute(
-                select(_ADDRESSES.c.user_id, *columns)
-                .where(_one_of(ctx, _ADDRESSES.c.user_id, buyer_ids))
+                select(_ADDRESSES.c.user_id, *columns).where(
+                    _one_of(ctx, _ADDRESSES.c.user_id, buyer_ids)
+                )
             )
         ).all()
     return {row[0]: dict(zip(ADDRESS_FIELDS, row[1:], strict=True)) for row in rows}
 
 
 async def _order_by_key(s: AsyncSession, buyer_id: int, key: str) -> Order | None:
-    return await s.scalar(select(Order).where(Order.buyer_id == buyer_id, Order.idempotency_key == key))
+    return await s.scalar(
+        select(Order).where(Order.buyer_id == buyer_id, Order.idempotency_key == key)
+    )
 
 
-def _same_request(order: Order, listing_id: int, variant_id: int | None, quantity: int) -> dict[str, Any]:
-    if order.listing_id != listing_id or order.quantity != quantity or (
-        variant_id is not None and order.variant_id != variant_id
+def _same_request(
+    order: Order, listing_id: int, variant_id: int | None, quantity: int
+) -> dict[str, Any]:
+    if (
+        order.listing_id != listing_id
+        or order.quantity != quantity
+        or (variant_id is not None and order.variant_id != variant_id)
     ):
-        raise InvalidInput("this idempotency key was used for another order", code="idempotency_key_reused")
+        raise InvalidInput(
+            "this idempotency key was used for another order", code="idempotency_key_reused"
+        )
     return order_json(order)
 
 
@@ -703,16 +767,32 @@ async def get_order(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]
 async def list_my_orders(ctx: Context, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
     buyer_id = check_signed_in(actor)
     async with ctx.db.session() as s:
-        rows = (await s.scalars(select(Order).where(Order.buyer_id == buyer_id).order_by(Order.id.desc()).limit(limit))).all()
+        rows = (
+            await s.scalars(
+                select(Order)
+                .where(Order.buyer_id == buyer_id)
+                .order_by(Order.id.desc())
+                .limit(limit)
+            )
+        ).all()
         return [order_json(o) for o in rows]
 
 
-async def list_brand_orders(ctx: Context, actor: Actor, brand_id: int, limit: int = 200) -> list[dict[str, Any]]:
+async def list_brand_orders(
+    ctx: Context, actor: Actor, brand_id: int, limit: int = 200
+) -> list[dict[str, Any]]:
     check_brand_staff(actor, brand_id)
     async with ctx.db.session() as s:
         if await s.get(Brand, brand_id) is None:
             raise NotFound(f"no brand {brand_id}", code="brand_not_found")
-        rows = (await s.scalars(select(Order).where(Order.brand_id == brand_id).order_by(Order.id.desc()).limit(limit))).all()
+        rows = (
+            await s.scalars(
+                select(Order)
+                .where(Order.brand_id == brand_id)
+                .order_by(Order.id.desc())
+                .limit(limit)
+            )
+        ).all()
         return [order_json(o) for o in rows]
 
 
@@ -729,12 +809,16 @@ async def do_pay(ctx: Context, actor: Actor, order_id: int, card: CardDetails) -
         if order.status != PENDING:
             raise Conflict(f"this order is {order.status}", code="order_not_pending")
         if (_aware(order.hold_expires_at) or utcnow()) <= utcnow():
-            raise Conflict("the time to pay has run out; the item went back on sale", code="hold_expired")
+            raise Conflict(
+                "the time to pay has run out; the item went back on sale", code="hold_expired"
+            )
         amount = Money.from_minor(order.total_minor, order.currency)
         intent_id = order.payment_intent_id
     if intent_id is None:
         intent = await ctx.payments.create_intent(
-            amount, order_ref=f"order-{order_id}", idempotency_key=f"order-{order_id}",
+            amount,
+            order_ref=f"order-{order_id}",
+            idempotency_key=f"order-{order_id}",
             metadata={"order_id": str(order_id)},
         )
         async with ctx.db.session() as s:
@@ -746,7 +830,10 @@ async def do_pay(ctx: Context, actor: Actor, order_id: int, card: CardDetails) -
     current = await ctx.payments.get_intent(intent_id)
     if current.status.value == "failed":
         # A declined card leaves the order cancelled (stock back); a new buy is a new order.
-        raise PaymentDeclined(current.failure_message or "the card was declined", reason=current.decline_code or "declined")
+        raise PaymentDeclined(
+            current.failure_message or "the card was declined",
+            reason=current.decline_code or "declined",
+        )
     await ctx.payments.confirm_intent(intent_id, card)
     async with ctx.db.session() as s:
         return {**order_json(await _access_order(s, order_id)), "payment": "processing"}
@@ -772,7 +859,9 @@ async def handle_webhook(ctx: Context, headers: Mapping[str, str], body: bytes) 
 
 
 async def _order_of_intent(s: AsyncSession, intent: PaymentIntent) -> Order | None:
-    return await s.scalar(select(Order).where(Order.payment_intent_id == intent.id).with_for_update())
+    return await s.scalar(
+        select(Order).where(Order.payment_intent_id == intent.id).with_for_update()
+    )
 
 
 async def _on_paid(ctx: Context, intent: PaymentIntent) -> None:
@@ -796,8 +885,12 @@ async def _on_paid(ctx: Context, intent: PaymentIntent) -> None:
         return
     await stock.settle(ctx, order.pool, order.reservation_id, "confirm")
     if order.coupon_id is not None and order.coupon_reservation_id is not None:
-        await stock.settle(ctx, stock.coupon_pool(order.coupon_id), order.coupon_reservation_id, "confirm")
-    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+        await stock.settle(
+            ctx, stock.coupon_pool(order.coupon_id), order.coupon_reservation_id, "confirm"
+        )
+    await ctx.bus.publish(
+        order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data}
+    )
     ctx.note_sale(order.show_id, _ticker_name(buyer), order.listing_number, order.quantity)
 
 
@@ -815,18 +908,24 @@ async def _on_declined(ctx: Context, intent: PaymentIntent) -> None:
         if order is None or order.status != PENDING:
             return
         order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.DECLINE).value
-        order.decline_reason = intent.failure_message or intent.decline_code or "the card was declined"
+        order.decline_reason = (
+            intent.failure_message or intent.decline_code or "the card was declined"
+        )
         order.closed_at = utcnow()
         await s.commit()
         data = order_json(order)
     await _give_back(ctx, order, "release")
-    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    await ctx.bus.publish(
+        order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data}
+    )
 
 
 async def _give_back(ctx: Context, order: Order, move: str) -> None:
     await stock.settle(ctx, order.pool, order.reservation_id, move)
     if order.coupon_id is not None and order.coupon_reservation_id is not None:
-        await stock.settle(ctx, stock.coupon_pool(order.coupon_id), order.coupon_reservation_id, move)
+        await stock.settle(
+            ctx, stock.coupon_pool(order.coupon_id), order.coupon_reservation_id, move
+        )
     ctx.mark_stock(order.show_id, order.pool)
 
 
@@ -840,14 +939,19 @@ async def do_cancel(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]
         if not staff and actor.user_id != order.buyer_id:
             raise Forbidden("only the buyer or the brand may cancel this order")
         if not staff and order.status != PENDING:
-            raise Conflict("a paid order is cancelled by the seller; ask them for a refund", code="order_not_pending")
+            raise Conflict(
+                "a paid order is cancelled by the seller; ask them for a refund",
+                code="order_not_pending",
+            )
         step = rules.step(rules.OrderStatus(order.status), rules.OrderEvent.CANCEL)
         order.status = step.status.value
         order.closed_at = utcnow()
         await s.commit()
         data = order_json(order)
     await _after_step(ctx, order, step)
-    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    await ctx.bus.publish(
+        order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data}
+    )
     return data
 
 
@@ -861,7 +965,9 @@ async def do_refund(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]
         await s.commit()
         data = order_json(order)
     await _after_step(ctx, order, step)
-    await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+    await ctx.bus.publish(
+        order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data}
+    )
     return data
 
 
@@ -869,10 +975,9 @@ async def _after_step(ctx: Context, order: Order, step: rules.Step) -> None:
     if step.stock is rules.StockEffect.RELEASE:
         await _give_back(ctx, order, "release")
         if order.payment_intent_id:
-            try:
+            # Already final is fine: a decline, or a success that is refunded on arrival.
+            with contextlib.suppress(DomainError):
                 await ctx.payments.cancel_intent(order.payment_intent_id)
-            except DomainError:
-                pass  # already final: a decline or a success that will be refunded on arrival
     elif step.stock is rules.StockEffect.RETURN:
         await _give_back(ctx, order, "refund")
         ctx.mark_figures(order.show_id)
@@ -894,13 +999,19 @@ async def sweep_expired(ctx: Context, batch: int = 200) -> int:
         )
         expired = list((await s.scalars(query)).all())
         for order in expired:
-            order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.EXPIRE).value
+            order.status = rules.transition(
+                rules.OrderStatus.PENDING, rules.OrderEvent.EXPIRE
+            ).value
             order.closed_at = now
         await s.commit()
         payloads = [(o, order_json(o)) for o in expired]
     for order, data in payloads:
-        await _after_step(ctx, order, rules.Step(rules.OrderStatus.EXPIRED, rules.StockEffect.RELEASE))
-        await ctx.bus.publish(order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data})
+        await _after_step(
+            ctx, order, rules.Step(rules.OrderStatus.EXPIRED, rules.StockEffect.RELEASE)
+        )
+        await ctx.bus.publish(
+            order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data}
+        )
     return len(expired)
 
 
@@ -922,7 +1033,9 @@ async def figures(ctx: Context, show_id: int) -> dict[str, Any]:
             )
         ).one()
         last_minute = await s.scalar(
-            select(func.count(Order.id)).where(*sold, Order.paid_at >= utcnow() - timedelta(minutes=1))
+            select(func.count(Order.id)).where(
+                *sold, Order.paid_at >= utcnow() - timedelta(minutes=1)
+            )
         )
     return {
         "units": int(units),

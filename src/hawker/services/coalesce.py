@@ -81,6 +81,8 @@ def padded(values: list[T]) -> list[T]:
     while size < len(values):
         size *= 2
     return values + values[:1] * (size - len(values))
+
+
 _SHARED: weakref.WeakKeyDictionary[object, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 

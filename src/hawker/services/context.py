@@ -76,8 +76,12 @@ def build_context(settings: Settings) -> Context:
     hub = Hub(bus, HubLimits(tick=settings.hub_tick_s))
     payments = SandboxProvider(settings.secret(), delay=settings.sandbox_delay_s)
     ctx = Context(
-        settings=settings, db=Database(settings.db_url), bus=bus, hub=hub,
-        gate=make_gate(settings.redis_url), payments=payments,
+        settings=settings,
+        db=Database(settings.db_url),
+        bus=bus,
+        hub=hub,
+        gate=make_gate(settings.redis_url),
+        payments=payments,
     )
     return ctx
 

@@ -71,19 +71,28 @@ async def do_create_coupon(
         )
         taken = await s.scalar(
             select(Coupon.id).where(
-                Coupon.code == rule.code, Coupon.show_id.is_(show_id) if show_id is None else Coupon.show_id == show_id,
+                Coupon.code == rule.code,
+                Coupon.show_id.is_(show_id) if show_id is None else Coupon.show_id == show_id,
                 Coupon.brand_id.is_(brand_id) if brand_id is None else Coupon.brand_id == brand_id,
             )
         )
         if taken is not None:
             raise Conflict(f"coupon {rule.code} exists here already", code="coupon_exists")
         coupon = Coupon(
-            code=rule.code, currency=currency, percent_off=rule.percent_off,
+            code=rule.code,
+            currency=currency,
+            percent_off=rule.percent_off,
             amount_off_minor=rule.amount_off.minor if rule.amount_off else None,
             min_spend_minor=rule.min_spend.minor if rule.min_spend.amount else None,
-            uses_per_buyer=rule.uses_per_buyer, total_uses=rule.total_uses, show_id=show_id,
-            brand_id=brand_id, starts_at=rule.starts_at, ends_at=rule.ends_at,
-            claim_limit=rule.claim_limit, created_by=user_id, created_at=utcnow(),
+            uses_per_buyer=rule.uses_per_buyer,
+            total_uses=rule.total_uses,
+            show_id=show_id,
+            brand_id=brand_id,
+            starts_at=rule.starts_at,
+            ends_at=rule.ends_at,
+            claim_limit=rule.claim_limit,
+            created_by=user_id,
+            created_at=utcnow(),
         )
         s.add(coupon)
         await s.commit()
@@ -104,7 +113,9 @@ async def coupon_json(ctx: Context, coupon: Coupon) -> dict[str, Any]:
 async def list_show_coupons(ctx: Context, actor: Actor, show_id: int) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         await access_show_for(s, actor, show_id, Action.SHOW_MANAGE)
-        rows = (await s.scalars(select(Coupon).where(Coupon.show_id == show_id).order_by(Coupon.id))).all()
+        rows = (
+            await s.scalars(select(Coupon).where(Coupon.show_id == show_id).order_by(Coupon.id))
+        ).all()
     return [await coupon_json(ctx, c) for c in rows]
 
 
@@ -113,7 +124,9 @@ async def dropped_coupons(ctx: Context, show_id: int) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         rows = (
             await s.scalars(
-                select(Coupon).where(Coupon.show_id == show_id, Coupon.dropped_at.is_not(None)).order_by(Coupon.id)
+                select(Coupon)
+                .where(Coupon.show_id == show_id, Coupon.dropped_at.is_not(None))
+                .order_by(Coupon.id)
             )
         ).all()
     now = utcnow()
@@ -133,7 +146,9 @@ async def do_drop(ctx: Context, actor: Actor, show_id: int, coupon_id: int) -> d
         if coupon is None or coupon.show_id != show_id:
             raise NotFound(f"no coupon {coupon_id} in show {show_id}", code="coupon_not_found")
         if coupon.claim_limit is None:
-            raise Conflict("only a coupon with a claim limit can be dropped", code="coupon_not_claimable")
+            raise Conflict(
+                "only a coupon with a claim limit can be dropped", code="coupon_not_claimable"
+            )
         if coupon.dropped_at is None:
             coupon.dropped_at = utcnow()
             await s.commit()

@@ -23,8 +23,8 @@ from hawker.services.accounts import utcnow
 from hawker.services.chat import _aware
 from hawker.services.checkout import _deal_rule, access_item
 from hawker.services.context import Context
-from hawker.services.stream import stream_at
 from hawker.services.shows import LIVE, access_show_for
+from hawker.services.stream import stream_at
 from hawker.store.tables import Deal, Listing, Variant
 
 
@@ -68,13 +68,22 @@ async def do_start_deal(
     try:
         async with ctx.db.session() as s:
             await s.execute(
-                update(Variant).where(Variant.id == variant_id).values(stock=Variant.stock - quantity)
+                update(Variant)
+                .where(Variant.id == variant_id)
+                .values(stock=Variant.stock - quantity)
             )
             deal = Deal(
-                show_id=show_id, listing_id=listing_id, variant_id=variant_id,
-                price_minor=rule.price.minor, currency=rule.price.currency, quantity=quantity,
-                per_buyer_limit=per_buyer_limit, starts_at=rule.starts_at, ends_at=rule.ends_at,
-                status=rules.deal_status(rule, utcnow(), quantity).value, created_at=utcnow(),
+                show_id=show_id,
+                listing_id=listing_id,
+                variant_id=variant_id,
+                price_minor=rule.price.minor,
+                currency=rule.price.currency,
+                quantity=quantity,
+                per_buyer_limit=per_buyer_limit,
+                starts_at=rule.starts_at,
+                ends_at=rule.ends_at,
+                status=rules.deal_status(rule, utcnow(), quantity).value,
+                created_at=utcnow(),
             )
             s.add(deal)
             await s.commit()
@@ -130,14 +139,20 @@ async def list_deals(ctx: Context, show_id: int, *, open_only: bool = True) -> l
 
 async def deal_json(ctx: Context, deal: Deal, left: int | None = None) -> dict[str, Any]:
     if left is None:
-        left = 0 if deal.closed_at is not None else (await stock.levels(ctx, stock.deal_pool(deal.id))).left
+        left = (
+            0
+            if deal.closed_at is not None
+            else (await stock.levels(ctx, stock.deal_pool(deal.id))).left
+        )
     async with ctx.db.session() as s:
         listing = await s.get(Listing, deal.listing_id)
         variant = await s.get(Variant, deal.variant_id)
     rule = _deal_rule(deal)
     now = utcnow()
-    status = rules.deal_status(rule, now, left).value if deal.closed_at is None else (
-        "sold_out" if deal.status == "sold_out" else "ended"
+    status = (
+        rules.deal_status(rule, now, left).value
+        if deal.closed_at is None
+        else ("sold_out" if deal.status == "sold_out" else "ended")
     )
     return {
         "id": deal.id,
@@ -145,7 +160,9 @@ async def deal_json(ctx: Context, deal: Deal, left: int | None = None) -> dict[s
         "number": listing.position if listing else None,
         "variant": {"id": deal.variant_id, "name": variant.name if variant else ""},
         "price": rule.price.to_json(),
-        "list_price": Money.from_minor(listing.price_minor, listing.currency).to_json() if listing else None,
+        "list_price": Money.from_minor(listing.price_minor, listing.currency).to_json()
+        if listing
+        else None,
         "quantity": deal.quantity,
         "left": left,
         "per_buyer_limit": deal.per_buyer_limit,
@@ -171,7 +188,9 @@ async def announce(ctx: Context, deal: Deal, left: int) -> None:
         await s.commit()
     if won.rowcount:  # type: ignore[attr-defined]
         deal.status = status
-        await ctx.bus.publish(deal.show_id, events.DEAL_UPDATED, {"deal": await deal_json(ctx, deal, left)})
+        await ctx.bus.publish(
+            deal.show_id, events.DEAL_UPDATED, {"deal": await deal_json(ctx, deal, left)}
+        )
 
 
 async def _close(ctx: Context, deal: Deal) -> None:
@@ -182,7 +201,9 @@ async def _close(ctx: Context, deal: Deal) -> None:
     if deal.closed_at is None:
         async with ctx.db.session() as s:
             won = await s.execute(
-                update(Deal).where(Deal.id == deal.id, Deal.closed_at.is_(None)).values(closed_at=utcnow())
+                update(Deal)
+                .where(Deal.id == deal.id, Deal.closed_at.is_(None))
+                .values(closed_at=utcnow())
             )
             await s.commit()
         if not won.rowcount:  # type: ignore[attr-defined]
@@ -192,7 +213,9 @@ async def _close(ctx: Context, deal: Deal) -> None:
         return
     await stock.adjust(ctx, pool, -left)
     async with ctx.db.session() as s:
-        await s.execute(update(Deal).where(Deal.id == deal.id).values(quantity=Deal.quantity - left))
+        await s.execute(
+            update(Deal).where(Deal.id == deal.id).values(quantity=Deal.quantity - left)
+        )
         await s.execute(
             update(Variant).where(Variant.id == deal.variant_id).values(stock=Variant.stock + left)
         )
@@ -212,16 +235,16 @@ async def tick_one(ctx: Context, deal_id: int) -> None:
         if deal.status != "sold_out":
             await announce(ctx, deal, left)
         await _close(ctx, deal)
-        await ctx.bus.publish(deal.show_id, events.DEAL_UPDATED, {"deal": await deal_json(ctx, deal, 0)})
+        await ctx.bus.publish(
+            deal.show_id, events.DEAL_UPDATED, {"deal": await deal_json(ctx, deal, 0)}
+        )
 
 
 async def tick(ctx: Context) -> None:
     """Start, sell out and end deals on time, on every worker."""
     horizon = utcnow()
     async with ctx.db.session() as s:
-        ids = (
-            await s.scalars(select(Deal.id).where(Deal.closed_at.is_(None)))
-        ).all()
+        ids = (await s.scalars(select(Deal.id).where(Deal.closed_at.is_(None)))).all()
         # Deals closed within the hold time may still get units back from unpaid holds.
         recent = (
             await s.scalars(

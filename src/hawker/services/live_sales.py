@@ -35,8 +35,14 @@ async def flush(ctx: Context) -> None:
                     await deals.announce(ctx, deal, left)
     sales, ctx.sales = ctx.sales, {}
     for show_id, (who, number, count) in sales.items():
-        text = f"{who} bought #{number}" if count <= 1 else f"{who} and {count - 1} more bought #{number}"
-        await ctx.bus.publish(show_id, events.SALES_TICKER, {"text": text, "number": number, "count": count})
+        text = (
+            f"{who} bought #{number}"
+            if count <= 1
+            else f"{who} and {count - 1} more bought #{number}"
+        )
+        await ctx.bus.publish(
+            show_id, events.SALES_TICKER, {"text": text, "number": number, "count": count}
+        )
     shows, ctx.dirty_figures = ctx.dirty_figures, set()
     for show_id in shows:
         await ctx.bus.publish(show_id, events.FIGURES_UPDATED, await checkout.figures(ctx, show_id))

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.roles import Actor, ShowFacts, is_staff, roles_in_show
 from hawker.live.events import now_ms
+from hawker.services import presence
 from hawker.services.chat import _aware, recent_messages, sanction_of
 from hawker.services.context import Context
-from hawker.services import presence
 from hawker.services.shelf import shelf_json
 from hawker.services.shows import access_show, show_facts, show_json
 from hawker.store.tables import User

@@ -22,14 +22,18 @@ from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import access_product, products_json
 from hawker.services.context import Context
-from hawker.services.stream import stream_at, stream_time
 from hawker.services.shows import ENDED, access_show_for
+from hawker.services.stream import stream_at, stream_time
 from hawker.store.tables import ChatMessage, Listing, Pin, Show, Variant
 
 
 async def _listings(s: AsyncSession, show_id: int) -> list[Listing]:
     return list(
-        (await s.scalars(select(Listing).where(Listing.show_id == show_id).order_by(Listing.position))).all()
+        (
+            await s.scalars(
+                select(Listing).where(Listing.show_id == show_id).order_by(Listing.position)
+            )
+        ).all()
     )
 
 
@@ -50,7 +54,9 @@ async def request_counts(s: AsyncSession, show_id: int) -> dict[int, int]:
 
 async def shelf_json(s: AsyncSession, show_id: int) -> list[dict[str, Any]]:
     listings = await _listings(s, show_id)
-    products = {p["id"]: p for p in await products_json(s, list({li.product_id for li in listings}))}
+    products = {
+        p["id"]: p for p in await products_json(s, list({li.product_id for li in listings}))
+    }
     counts = await request_counts(s, show_id)
     return [listing_json(li, products[li.product_id], counts.get(li.id, 0)) for li in listings]
 
@@ -107,7 +113,8 @@ async def do_add_listing(
         unknown = set(variant_ids) - {v.id for v in variants}
         if unknown:
             raise InvalidInput(
-                f"variants {sorted(unknown)} are not of product {product_id}", code="invalid_variants"
+                f"variants {sorted(unknown)} are not of product {product_id}",
+                code="invalid_variants",
             )
         offered = [v for v in variants if not variant_ids or v.id in variant_ids]
         if price is None:
@@ -115,7 +122,8 @@ async def do_add_listing(
             cheapest = min(offered, key=lambda v: v.price_minor)
             if cheapest.currency != show.currency:
                 raise InvalidInput(
-                    f"the product is priced in {cheapest.currency}; give a live price in {show.currency}",
+                    f"the product is priced in {cheapest.currency}; "
+                    f"give a live price in {show.currency}",
                     code="currency_mismatch",
                 )
             live = Money.from_minor(cheapest.price_minor, show.currency)
@@ -125,8 +133,13 @@ async def do_add_listing(
         rules.check_room_for_listing(count)
         s.add(
             Listing(
-                show_id=show_id, product_id=product.id, position=count + 1, price_minor=live.minor,
-                currency=live.currency, variant_ids=sorted(set(variant_ids)), created_at=utcnow(),
+                show_id=show_id,
+                product_id=product.id,
+                position=count + 1,
+                price_minor=live.minor,
+                currency=live.currency,
+                variant_ids=sorted(set(variant_ids)),
+                created_at=utcnow(),
             )
         )
         await s.commit()
@@ -138,13 +151,17 @@ async def do_add_listing(
 async def _renumber(s: AsyncSession, show_id: int, ordered_ids: Sequence[int]) -> None:
     # Move every listing out of the way first: (show_id, position) is unique.
     await s.execute(
-        update(Listing).where(Listing.show_id == show_id).values(position=-Listing.position - 1000000)
+        update(Listing)
+        .where(Listing.show_id == show_id)
+        .values(position=-Listing.position - 1000000)
     )
     for listing_id, number in rules.renumber(ordered_ids).items():
         await s.execute(update(Listing).where(Listing.id == listing_id).values(position=number))
 
 
-async def do_reorder(ctx: Context, actor: Actor, show_id: int, listing_ids: Sequence[int]) -> list[dict[str, Any]]:
+async def do_reorder(
+    ctx: Context, actor: Actor, show_id: int, listing_ids: Sequence[int]
+) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
         _check_editable(show)
@@ -178,7 +195,9 @@ async def do_update_listing(
     return next(item for item in shelf if item["id"] == listing_id)
 
 
-async def do_remove_listing(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> list[dict[str, Any]]:
+async def do_remove_listing(
+    ctx: Context, actor: Actor, show_id: int, listing_id: int
+) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
         _check_editable(show)
@@ -187,7 +206,9 @@ async def do_remove_listing(ctx: Context, actor: Actor, show_id: int, listing_id
         if was_pinned:
             show.pinned_listing_id = None
         await s.execute(
-            update(ChatMessage).where(ChatMessage.request_listing_id == listing_id).values(request_listing_id=None)
+            update(ChatMessage)
+            .where(ChatMessage.request_listing_id == listing_id)
+            .values(request_listing_id=None)
         )
         await s.delete(listing)
         await s.flush()
@@ -210,8 +231,12 @@ async def do_pin(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> d
         item = next(i for i in await shelf_json(s, show_id) if i["id"] == listing_id)
         s.add(
             Pin(
-                show_id=show_id, listing_id=listing_id, number=listing.position,
-                title=item["product"]["title"][:200], pinned_at=utcnow(), stream_at=at,
+                show_id=show_id,
+                listing_id=listing_id,
+                number=listing.position,
+                title=item["product"]["title"][:200],
+                pinned_at=utcnow(),
+                stream_at=at,
             )
         )
         await s.commit()

@@ -20,10 +20,10 @@ from hawker.domain.roles import (
     check_signed_in,
 )
 from hawker.live import events
+from hawker.services import presence
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import _text, check_image_url
 from hawker.services.context import Context
-from hawker.services import presence
 from hawker.store.tables import AgencyHost, Show, ShowModerator, User
 
 SCHEDULED, LIVE, ENDED = "scheduled", "live", "ended"
@@ -45,11 +45,15 @@ async def access_show(s: AsyncSession, show_id: int, *, lock: bool = False) -> S
 
 
 async def host_agencies(s: AsyncSession, host_id: int) -> frozenset[int]:
-    return frozenset((await s.scalars(select(AgencyHost.agency_id).where(AgencyHost.host_id == host_id))).all())
+    return frozenset(
+        (await s.scalars(select(AgencyHost.agency_id).where(AgencyHost.host_id == host_id))).all()
+    )
 
 
 async def show_facts(s: AsyncSession, show: Show) -> ShowFacts:
-    moderators = (await s.scalars(select(ShowModerator.user_id).where(ShowModerator.show_id == show.id))).all()
+    moderators = (
+        await s.scalars(select(ShowModerator.user_id).where(ShowModerator.show_id == show.id))
+    ).all()
     return ShowFacts(show.host_id, frozenset(moderators), await host_agencies(s, show.host_id))
 
 
@@ -66,7 +70,9 @@ async def access_show_for(
 def _when(value: datetime | None) -> datetime:
     moment = value or utcnow()
     if moment.tzinfo is None:
-        raise InvalidInput("give the start time with a time zone (…Z or +08:00)", code="invalid_time")
+        raise InvalidInput(
+            "give the start time with a time zone (…Z or +08:00)", code="invalid_time"
+        )
     if moment < utcnow() - timedelta(days=1) or moment > utcnow() + timedelta(days=366):
         raise InvalidInput("a show starts within the next year", code="invalid_time")
     return moment
@@ -99,9 +105,18 @@ async def do_create_show(
         if not host.is_host:
             raise InvalidInput(f"{host.display_name} is not a host", code="not_a_host")
         show = Show(
-            title=title, description=description, host_id=host.id, status=SCHEDULED,
-            currency=currency, scheduled_at=start, cover_url=cover, stream_key=new_stream_key(),
-            slow_mode_seconds=0, banned_words=[], likes=0, created_at=utcnow(),
+            title=title,
+            description=description,
+            host_id=host.id,
+            status=SCHEDULED,
+            currency=currency,
+            scheduled_at=start,
+            cover_url=cover,
+            stream_key=new_stream_key(),
+            slow_mode_seconds=0,
+            banned_words=[],
+            likes=0,
+            created_at=utcnow(),
         )
         s.add(show)
         await s.commit()
@@ -197,7 +212,9 @@ async def do_remove_moderator(ctx: Context, actor: Actor, show_id: int, user_id:
         await access_show_for(s, actor, show_id, Action.SHOW_MANAGE)
         existing = await s.get(ShowModerator, (show_id, user_id))
         if existing is None:
-            raise NotFound(f"user {user_id} is not a moderator of show {show_id}", code="not_a_moderator")
+            raise NotFound(
+                f"user {user_id} is not a moderator of show {show_id}", code="not_a_moderator"
+            )
         await s.delete(existing)
         await s.commit()
 
@@ -208,9 +225,9 @@ async def list_moderators(ctx: Context, actor: Actor, show_id: int) -> list[User
         return list(
             (
                 await s.scalars(
-                    select(User).join(ShowModerator, ShowModerator.user_id == User.id).where(
-                        ShowModerator.show_id == show_id
-                    )
+                    select(User)
+                    .join(ShowModerator, ShowModerator.user_id == User.id)
+                    .where(ShowModerator.show_id == show_id)
                 )
             ).all()
         )

@@ -93,13 +93,21 @@ async def _ledger(s: AsyncSession, pool: str) -> tuple[int, int | None, list[Led
                 raise NotFound(f"no deal {pool_id}", code="deal_not_found")
             initial, limit = deal.quantity, deal.per_buyer_limit
         orders = (await s.scalars(select(Order).where(Order.pool == pool))).all()
-        return initial, limit, [
-            LedgerEntry(
-                o.reservation_id, o.buyer_id, o.quantity, o.idempotency_key,
-                reservation_state(o), ms(o.hold_expires_at),
-            )
-            for o in orders
-        ]
+        return (
+            initial,
+            limit,
+            [
+                LedgerEntry(
+                    o.reservation_id,
+                    o.buyer_id,
+                    o.quantity,
+                    o.idempotency_key,
+                    reservation_state(o),
+                    ms(o.hold_expires_at),
+                )
+                for o in orders
+            ],
+        )
     coupon = await s.get(Coupon, pool_id)
     if coupon is None:
         raise NotFound(f"no coupon {pool_id}", code="coupon_not_found")
@@ -111,22 +119,38 @@ async def _ledger(s: AsyncSession, pool: str) -> tuple[int, int | None, list[Led
                 )
             )
         ).all()
-        return coupon.total_uses or UNLIMITED, coupon.uses_per_buyer, [
-            LedgerEntry(
-                o.coupon_reservation_id or 0, o.buyer_id, 1, o.idempotency_key,
-                reservation_state(o), ms(o.hold_expires_at),
-            )
-            for o in orders
-        ]
+        return (
+            coupon.total_uses or UNLIMITED,
+            coupon.uses_per_buyer,
+            [
+                LedgerEntry(
+                    o.coupon_reservation_id or 0,
+                    o.buyer_id,
+                    1,
+                    o.idempotency_key,
+                    reservation_state(o),
+                    ms(o.hold_expires_at),
+                )
+                for o in orders
+            ],
+        )
     claims = (
         await s.scalars(
-            select(CouponClaim).where(CouponClaim.coupon_id == pool_id).order_by(CouponClaim.claimed_at)
+            select(CouponClaim)
+            .where(CouponClaim.coupon_id == pool_id)
+            .order_by(CouponClaim.claimed_at)
         )
     ).all()
-    return coupon.claim_limit or 0, 1, [
-        LedgerEntry(i, c.user_id, 1, claim_key(c.user_id), ReservationState.SOLD, ms(c.claimed_at))
-        for i, c in enumerate(claims, start=1)
-    ]
+    return (
+        coupon.claim_limit or 0,
+        1,
+        [
+            LedgerEntry(
+                i, c.user_id, 1, claim_key(c.user_id), ReservationState.SOLD, ms(c.claimed_at)
+            )
+            for i, c in enumerate(claims, start=1)
+        ],
+    )
 
 
 def claim_key(user_id: int) -> str:
@@ -215,8 +239,10 @@ async def reconcile(ctx: Context) -> int:
         ).all()
         product_ids = {p for p, _ in listings}
         variant_ids = (
-            await s.scalars(select(Variant.id).where(Variant.product_id.in_(product_ids)))
-        ).all() if product_ids else []
+            (await s.scalars(select(Variant.id).where(Variant.product_id.in_(product_ids)))).all()
+            if product_ids
+            else []
+        )
         deal_ids = (await s.scalars(select(Deal.id).where(Deal.closed_at.is_(None)))).all()
     released = 0
     for pool in [*(variant_pool(v) for v in variant_ids), *(deal_pool(d) for d in deal_ids)]:

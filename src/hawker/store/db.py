@@ -9,7 +9,12 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 
 def _url(url: str, *, asynchronous: bool) -> URL:
@@ -59,7 +64,9 @@ def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
 
 
 class Database:

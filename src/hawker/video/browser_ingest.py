@@ -258,8 +258,11 @@ def avc_config(sps: bytes, pps: bytes) -> bytes:
     """An AVCDecoderConfigurationRecord (what FLV and MP4 carry instead of in-band SPS/PPS)."""
     return (
         bytes((1, sps[1], sps[2], sps[3], 0xFF, 0xE1))  # 4-byte NAL lengths, one SPS
-        + len(sps).to_bytes(2, "big") + sps
-        + b"\x01" + len(pps).to_bytes(2, "big") + pps
+        + len(sps).to_bytes(2, "big")
+        + sps
+        + b"\x01"
+        + len(pps).to_bytes(2, "big")
+        + pps
     )
 
 

@@ -71,7 +71,11 @@ def entry(segment: Segment) -> str:
 
 
 def render(
-    segments: list[Segment], *, target: int, discontinuity_sequence: int = 0, ended: bool = False,
+    segments: list[Segment],
+    *,
+    target: int,
+    discontinuity_sequence: int = 0,
+    ended: bool = False,
     playlist_type: str | None = None,
 ) -> str:
     """A media playlist; its media sequence is the number of its first segment."""

@@ -264,7 +264,12 @@ class ChunkReader:
 
 
 def encode_message(
-    csid: int, type_id: int, payload: bytes, *, stream_id: int = 0, timestamp: int = 0,
+    csid: int,
+    type_id: int,
+    payload: bytes,
+    *,
+    stream_id: int = 0,
+    timestamp: int = 0,
     chunk_size: int = OUT_CHUNK_SIZE,
 ) -> bytes:
     out = bytearray()
@@ -364,7 +369,10 @@ class Session:
     """One TCP connection from an encoder."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, on_publish: OnPublish,
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_publish: OnPublish,
         timeouts: Timeouts,
     ) -> None:
         self.reader = reader
@@ -475,8 +483,10 @@ class Session:
                 txn,
                 {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0},
                 {
-                    "level": "status", "code": "NetConnection.Connect.Success",
-                    "description": "Connection succeeded.", "objectEncoding": 0.0,
+                    "level": "status",
+                    "code": "NetConnection.Connect.Success",
+                    "description": "Connection succeeded.",
+                    "objectEncoding": 0.0,
                 },
             )
         elif name == "createStream":
@@ -534,7 +544,12 @@ class IngestServer:
     """The RTMP listener: one Session per connection, each isolated from the others."""
 
     def __init__(
-        self, host: str, port: int, on_publish: OnPublish, *, timeouts: Timeouts | None = None,
+        self,
+        host: str,
+        port: int,
+        on_publish: OnPublish,
+        *,
+        timeouts: Timeouts | None = None,
         max_connections: int = 64,
     ) -> None:
         self.host, self.port = host, port

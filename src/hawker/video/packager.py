@@ -73,22 +73,63 @@ class StreamInfo:
 
 
 def command(
-    ffmpeg: str, directory: Path, *, first_number: int, segment_seconds: float,
-    copy_video: bool, copy_audio: bool,
+    ffmpeg: str,
+    directory: Path,
+    *,
+    first_number: int,
+    segment_seconds: float,
+    copy_video: bool,
+    copy_audio: bool,
 ) -> list[str]:
-    video = ["-c:v", "copy"] if copy_video else [
-        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-        # Cut points must fall on keyframes for the segments to be short.
-        "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
-    ]
+    video = (
+        ["-c:v", "copy"]
+        if copy_video
+        else [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            # Cut points must fall on keyframes for the segments to be short.
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{segment_seconds})",
+        ]
+    )
     audio = ["-c:a", "copy"] if copy_audio else ["-c:a", "aac", "-b:a", "128k"]
     return [
-        ffmpeg, "-hide_banner", "-nostats", "-loglevel", "info",
-        "-f", "flv", "-i", "pipe:0",
-        "-map", "0:v:0", "-map", "0:a:0?", *video, *audio, "-copyts",
-        "-f", "segment", "-segment_format", "mpegts", "-segment_time", str(segment_seconds),
-        "-segment_start_number", str(first_number),
-        "-segment_list", "pipe:1", "-segment_list_type", "csv", "-segment_list_flags", "+live",
+        ffmpeg,
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-f",
+        "flv",
+        "-i",
+        "pipe:0",
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        *video,
+        *audio,
+        "-copyts",
+        "-f",
+        "segment",
+        "-segment_format",
+        "mpegts",
+        "-segment_time",
+        str(segment_seconds),
+        "-segment_start_number",
+        str(first_number),
+        "-segment_list",
+        "pipe:1",
+        "-segment_list_type",
+        "csv",
+        "-segment_list_flags",
+        "+live",
         str(directory / "seg_%06d.ts"),
     ]
 
@@ -213,8 +254,13 @@ class Packager:
             self.restarts += 1
             tail = " | ".join(list(self._stderr)[-5:])
             self.problem = f"the packager stopped (exit {code}); restarting"
-            log.warning("%s: ffmpeg exited with %s, restarting in %.1fs: %s", self.dir.name, code,
-                        backoff, tail)
+            log.warning(
+                "%s: ffmpeg exited with %s, restarting in %.1fs: %s",
+                self.dir.name,
+                code,
+                backoff,
+                tail,
+            )
             if time.monotonic() - started > HEALTHY_AFTER_S:
                 backoff = FIRST_BACKOFF_S
             await asyncio.sleep(backoff)
@@ -226,12 +272,17 @@ class Packager:
         audio = self._audio_config or self._audio_seen
         self.copy_audio = audio is None or audio_codec(audio) in ("aac", "mp3")
         args = command(
-            self.ffmpeg, self.dir, first_number=self.next_number(),
-            segment_seconds=self.segment_seconds, copy_video=self.copy_video,
+            self.ffmpeg,
+            self.dir,
+            first_number=self.next_number(),
+            segment_seconds=self.segment_seconds,
+            copy_video=self.copy_video,
             copy_audio=self.copy_audio,
         )
         proc = self._proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None

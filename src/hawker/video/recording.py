@@ -66,7 +66,9 @@ class Recording:
 
     def _render_replay(self) -> str:
         return hls.render(
-            self.segments, target=self._target, ended=self.ended,
+            self.segments,
+            target=self._target,
+            ended=self.ended,
             playlist_type="VOD" if self.ended else "EVENT",
         )
 
@@ -79,7 +81,9 @@ class Recording:
         hls.write_atomic(
             self.dir / hls.LIVE,
             hls.render(
-                window, target=self._target,  # constant for the show, as players expect
-                discontinuity_sequence=discontinuities, ended=self.ended,
+                window,
+                target=self._target,  # constant for the show, as players expect
+                discontinuity_sequence=discontinuities,
+                ended=self.ended,
             ),
         )

@@ -169,8 +169,11 @@ class ShowStream:
         self._last_key_ts = None
         self._video_frames = 0
         self.packager = Packager(
-            self.dir, ffmpeg=self.service.ffmpeg, segment_seconds=settings.segment_seconds,
-            next_number=lambda: self.recording.next_number, on_segment=self._segment,
+            self.dir,
+            ffmpeg=self.service.ffmpeg,
+            segment_seconds=settings.segment_seconds,
+            next_number=lambda: self.recording.next_number,
+            on_segment=self._segment,
             on_info=self._info,
         )
         self.packager.start()
@@ -342,7 +345,9 @@ class VideoService:
         self.streams: dict[int, ShowStream] = {}
         s = ctx.settings
         self.ingest = IngestServer(
-            s.rtmp_host or s.host, s.rtmp_port, self.on_publish,
+            s.rtmp_host or s.host,
+            s.rtmp_port,
+            self.on_publish,
             timeouts=Timeouts(idle=s.ingest_idle_s),
         )
         self._monitor: asyncio.Task[None] | None = None
@@ -381,8 +386,12 @@ class VideoService:
             if stream.state == ENDED:
                 return f"show {show.id} has ended; create a new show to go live again"
             if stream.session is not None:
-                log.info("show %s: a new encoder (%s) takes over from %s", show.id, session.peer,
-                         stream.session.peer)
+                log.info(
+                    "show %s: a new encoder (%s) takes over from %s",
+                    show.id,
+                    session.peer,
+                    stream.session.peer,
+                )
                 await stream.detach("another encoder is publishing with this stream key")
             log.info("show %s: publishing from %s", show.id, session.peer)
             await stream.attach(session)
@@ -448,8 +457,11 @@ async def start(ctx: Context) -> None:
     try:
         await service.start()
     except OSError as exc:  # the port is taken: the shop still runs, without ingest
-        log.error("video ingest not started: cannot listen on RTMP port %s: %s",
-                  ctx.settings.rtmp_port, exc)
+        log.error(
+            "video ingest not started: cannot listen on RTMP port %s: %s",
+            ctx.settings.rtmp_port,
+            exc,
+        )
         return
     _running[id(ctx)] = service
 
@@ -473,9 +485,14 @@ def stream_status(ctx: Context, show_id: int) -> dict[str, Any]:
     if status is None:
         recording = hls.read(directory / hls.REPLAY)
         state = OFFLINE if recording is None else (ENDED if recording.ended else RECONNECTING)
-        return {"show_id": show_id, "state": state, "problem": None, "health": None,
-                "playlist": playlist_url(show_id) if recording else None,
-                "replay": replay_url(show_id) if recording else None}
+        return {
+            "show_id": show_id,
+            "state": state,
+            "problem": None,
+            "health": None,
+            "playlist": playlist_url(show_id) if recording else None,
+            "replay": replay_url(show_id) if recording else None,
+        }
     stale = time.time() - status.get("updated_at", 0) > STALE_STATUS_S
     if status.get("state") == STREAMING and stale:
         status["state"] = RECONNECTING  # the process that had the encoder is gone
@@ -527,8 +544,9 @@ async def finish_recording(ctx: Context, show_id: int) -> None:
 def _finish_on_disk(settings: Settings, show_id: int) -> None:
     directory = show_dir(settings, show_id)
     if (directory / hls.REPLAY).exists():
-        Recording(directory, segment_seconds=settings.segment_seconds,
-                  live_window=settings.live_window).finish()
+        Recording(
+            directory, segment_seconds=settings.segment_seconds, live_window=settings.live_window
+        ).finish()
 
 
 async def grab_frame(ctx: Context, show_id: int) -> bytes | None:
@@ -538,10 +556,23 @@ async def grab_frame(ctx: Context, show_id: int) -> bytes | None:
         return None
     segment = show_dir(ctx.settings, show_id) / playlist.segments[-1].name
     proc = await asyncio.create_subprocess_exec(
-        ffmpeg_exe(ctx.settings.ffmpeg_path), "-hide_banner", "-loglevel", "error",
-        "-i", str(segment), "-frames:v", "1", "-vf", "scale='min(1280,iw)':-2", "-f", "image2",
-        "-c:v", "mjpeg", "pipe:1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        ffmpeg_exe(ctx.settings.ffmpeg_path),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        str(segment),
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale='min(1280,iw)':-2",
+        "-f",
+        "image2",
+        "-c:v",
+        "mjpeg",
+        "pipe:1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with asyncio.timeout(10):

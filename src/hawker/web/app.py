@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live shopping: shows, shelves, chat and requests by number.",
         description=(
             "Sign in with `POST /api/v1/auth/token` and send `Authorization: Bearer <token>`. "
-            "Errors are `{\"error\": {\"code\", \"message\"}}`. The room's live events come over "
+            'Errors are `{"error": {"code", "message"}}`. The room\'s live events come over '
             "the WebSocket `/ws/shows/{show_id}`."
         ),
         openapi_url="/api/v1/openapi.json",

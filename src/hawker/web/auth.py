@@ -27,7 +27,9 @@ def bearer_token(authorization: str | None) -> str | None:
     return None
 
 
-async def authenticate(ctx: Context, *, authorization: str | None, cookie: str | None) -> Authenticated | None:
+async def authenticate(
+    ctx: Context, *, authorization: str | None, cookie: str | None
+) -> Authenticated | None:
     token = bearer_token(authorization)
     if token is not None:
         found = await access_session(ctx, token)

@@ -14,9 +14,16 @@ from starlette.routing import Match
 from hawker.domain.errors import DomainError, RateLimited
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "not_signed_in", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    422: "invalid_input", 429: "rate_limited",
+    400: "bad_request",
+    401: "not_signed_in",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
 }
 
 
@@ -45,7 +52,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("msg", "")}
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "problem": err.get("msg", ""),
+            }
             for err in exc.errors()
         ]
         first = details[0] if details else {"field": "", "problem": "invalid input"}

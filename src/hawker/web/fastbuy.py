@@ -71,18 +71,24 @@ class FastBuy:
             return
         await self._buy(show_id, fields, authorization, send)
 
-    async def _buy(self, show_id: int, fields: dict[str, Any], authorization: bytes | None,
-                   send: Send) -> None:
+    async def _buy(
+        self, show_id: int, fields: dict[str, Any], authorization: bytes | None, send: Send
+    ) -> None:
         ctx = self.ctx
         try:
             found = await authenticate(
-                ctx, authorization=authorization.decode("latin-1") if authorization else None,
+                ctx,
+                authorization=authorization.decode("latin-1") if authorization else None,
                 cookie=None,
             )
             order, created = await checkout.do_buy(
-                ctx, found.actor if found is not None else ANONYMOUS, show_id,
-                listing_id=fields["listing_id"], variant_id=fields.get("variant_id"),
-                quantity=fields.get("quantity", 1), idempotency_key=fields["idempotency_key"],
+                ctx,
+                found.actor if found is not None else ANONYMOUS,
+                show_id,
+                listing_id=fields["listing_id"],
+                variant_id=fields.get("variant_id"),
+                quantity=fields.get("quantity", 1),
+                idempotency_key=fields["idempotency_key"],
                 coupon_code=fields.get("coupon_code"),
                 quote_fingerprint=fields.get("quote_fingerprint"),
             )
@@ -90,14 +96,18 @@ class FastBuy:
             headers = list(_JSON_HEADERS)
             if isinstance(exc, RateLimited):
                 headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
-            await _answer(send, exc.status, error_body(exc.code, exc.message, **exc.details()),
-                          headers)
+            await _answer(
+                send, exc.status, error_body(exc.code, exc.message, **exc.details()), headers
+            )
             return
         except IntegrityError:
             # As web/errors.py answers it for the route.
-            await _answer(send, 409, error_body(
-                "conflict", "that conflicts with something just saved; try again"
-            ), _JSON_HEADERS)
+            await _answer(
+                send,
+                409,
+                error_body("conflict", "that conflicts with something just saved; try again"),
+                _JSON_HEADERS,
+            )
             return
         await _answer(send, 201 if created else 200, order, _JSON_HEADERS)
 
@@ -188,9 +198,11 @@ async def _answer(
     send: Send, status: int, content: Any, headers: list[tuple[bytes, bytes]]
 ) -> None:
     body = orjson.dumps(content)
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -76,8 +76,11 @@ def _status(session: browser_ingest.CameraSession) -> str:
     health = status["health"] or {}
     keep = ("bitrate_kbps", "fps", "width", "height", "video_codec", "audio_codec", "transcoding")
     return _frame(
-        "status", state=status["state"], problem=status["problem"],
-        segments=status["segments"], health={k: health.get(k) for k in keep},
+        "status",
+        state=status["state"],
+        problem=status["problem"],
+        segments=status["segments"],
+        health={k: health.get(k) for k in keep},
     )
 
 
@@ -112,9 +115,12 @@ async def camera_socket(ws: WebSocket, show_id: int) -> None:
     try:
         await ws.send_text(
             _frame(
-                "ready", show_id=show_id, max_frame_bytes=_frame_limit(settings.max_ws_frame_bytes),
+                "ready",
+                show_id=show_id,
+                max_frame_bytes=_frame_limit(settings.max_ws_frame_bytes),
                 keyframe_interval_ms=round(settings.segment_seconds * 1000),
-                max_pixels=settings.video_max_pixels, max_fps=settings.video_max_fps,
+                max_pixels=settings.video_max_pixels,
+                max_fps=settings.video_max_fps,
             )
         )
         reason, code, error = await _receive(ws, session, stop, settings.ingest_idle_s)

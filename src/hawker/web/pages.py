@@ -50,7 +50,6 @@ templates = Jinja2Templates(
 )
 
 
-
 def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -177,8 +176,13 @@ def _form_page(
         status_code=status,
     )
     response.set_cookie(
-        FORM_COOKIE, token, httponly=True, samesite="strict", path="/",
-        secure=get_ctx(request).settings.secure_cookies, max_age=3600 * 12,
+        FORM_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        secure=get_ctx(request).settings.secure_cookies,
+        max_age=3600 * 12,
     )
     return response
 
@@ -191,7 +195,11 @@ def _form_token_ok(request: Request, given: object) -> bool:
 def _signed_in(request: Request, signin: SignIn, next_path: str) -> Response:
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
-        COOKIE, signin.token, httponly=True, samesite="lax", path="/",
+        COOKIE,
+        signin.token,
+        httponly=True,
+        samesite="lax",
+        path="/",
         secure=get_ctx(request).settings.secure_cookies,
         max_age=get_ctx(request).settings.session_days * 86400,
     )
@@ -223,15 +231,29 @@ async def signin(request: Request) -> Response:
     page = await page_context(request)
     values = {"email": email}
     if not _form_token_ok(request, form.get("csrf")):
-        return _form_page(request, "signin.html", page, next_path=next_path, values=values,
-                          error=_EXPIRED, status=400)
+        return _form_page(
+            request,
+            "signin.html",
+            page,
+            next_path=next_path,
+            values=values,
+            error=_EXPIRED,
+            status=400,
+        )
     try:
         signin = await accounts.do_signin(
             get_ctx(request), email=email, password=str(form.get("password") or ""), kind="cookie"
         )
     except DomainError as exc:
-        return _form_page(request, "signin.html", page, next_path=next_path, values=values,
-                          error=exc.message.capitalize() + ".", status=_status(exc))
+        return _form_page(
+            request,
+            "signin.html",
+            page,
+            next_path=next_path,
+            values=values,
+            error=exc.message.capitalize() + ".",
+            status=_status(exc),
+        )
     return _signed_in(request, signin, next_path)
 
 
@@ -255,18 +277,36 @@ async def signup(request: Request) -> Response:
     values = {"email": email, "display_name": display_name, "city": city, "host": host}
     page = await page_context(request)
     if not _form_token_ok(request, form.get("csrf")):
-        return _form_page(request, "signup.html", page, next_path=next_path, values=values,
-                          error=_EXPIRED, status=400)
+        return _form_page(
+            request,
+            "signup.html",
+            page,
+            next_path=next_path,
+            values=values,
+            error=_EXPIRED,
+            status=400,
+        )
     ctx = get_ctx(request)
     try:
         await accounts.do_signup(
-            ctx, email=email, password=password, display_name=display_name, host=host,
+            ctx,
+            email=email,
+            password=password,
+            display_name=display_name,
+            host=host,
             city=city or None,
         )
         signin = await accounts.do_signin(ctx, email=email, password=password, kind="cookie")
     except DomainError as exc:
-        return _form_page(request, "signup.html", page, next_path=next_path, values=values,
-                          error=exc.message.capitalize() + ".", status=_status(exc))
+        return _form_page(
+            request,
+            "signup.html",
+            page,
+            next_path=next_path,
+            values=values,
+            error=exc.message.capitalize() + ".",
+            status=_status(exc),
+        )
     return _signed_in(request, signin, next_path)
 
 
@@ -292,14 +332,14 @@ async def show_page(request: Request, show_id: int) -> Response:
     show = await shows.get_show(ctx, show_id)
     video = stream.playback(ctx, show_id, show["status"])
     page = await page_context(request)
-    return templates.TemplateResponse(
-        request, "show.html", {**page, "show": show, "video": video}
-    )
+    return templates.TemplateResponse(request, "show.html", {**page, "show": show, "video": video})
 
 
 @router.get("/shows/{show_id}/replay-chat")
 async def replay_chat(
-    request: Request, show_id: int, after_id: int = Query(0, ge=0, le=2**53),
+    request: Request,
+    show_id: int,
+    after_id: int = Query(0, ge=0, le=2**53),
     limit: int = Query(stream.REPLAY_CHAT_PAGE, ge=1, le=stream.REPLAY_CHAT_PAGE),
 ) -> Response:
     """The chat of a show as it went by, with the replay second of each message (JSON, for
@@ -311,8 +351,12 @@ async def replay_chat(
 # -- my orders ----------------------------------------------------------------------------
 
 _STATUS_WORDS = {
-    "pending": "Awaiting payment", "paid": "Paid", "fulfilled": "Shipped",
-    "cancelled": "Cancelled", "expired": "Expired", "refunded": "Refunded",
+    "pending": "Awaiting payment",
+    "paid": "Paid",
+    "fulfilled": "Shipped",
+    "cancelled": "Cancelled",
+    "expired": "Expired",
+    "refunded": "Refunded",
 }
 
 
@@ -362,7 +406,9 @@ async def error_page(request: Request, status: int, message: str) -> Response:
         page = {"request": request, "user": None, "actor": ANONYMOUS, "csrf_token": None}
     title = _TITLES.get(status, "Something went wrong")
     return templates.TemplateResponse(
-        request, "error.html", {**page, "status": status, "title": title, "message": message},
+        request,
+        "error.html",
+        {**page, "status": status, "title": title, "message": message},
         status_code=status,
     )
 

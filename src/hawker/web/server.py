@@ -40,6 +40,8 @@ def run_workers(settings: Settings, workers: int, **overrides: object) -> None:
     HAWKER_* environment; Redis (bus, gate) and the database are what they share, so run
     several only with HAWKER_REDIS_URL set (the in-process gate is per process)."""
     uvicorn.run(
-        "hawker.web.app:create_app", factory=True, workers=workers,
+        "hawker.web.app:create_app",
+        factory=True,
+        workers=workers,
         **options(settings, **overrides),
     )

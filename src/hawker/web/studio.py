@@ -155,8 +155,18 @@ async def studio(request: Request) -> Response:
 async def schedule_show(request: Request) -> Response:
     found = await _signed_in(request)
     form = await request.form()
-    values = {k: _field(form, k) for k in ("title", "description", "scheduled_at", "cover_url",
-                                          "currency", "host_id", "tz_offset")}
+    values = {
+        k: _field(form, k)
+        for k in (
+            "title",
+            "description",
+            "scheduled_at",
+            "cover_url",
+            "currency",
+            "host_id",
+            "tz_offset",
+        )
+    }
     try:
         _check_csrf(found, form)
         host_id = _int(values["host_id"], "the host's user id") if values["host_id"] else None
@@ -257,13 +267,16 @@ async def _shelf_action(
         _check_csrf(found, form)
         if action == "add":
             await shelf.do_add_listing(
-                ctx, found.actor, show_id,
+                ctx,
+                found.actor,
+                show_id,
                 product_id=_int(_field(form, "product_id"), "the product"),
                 price=_field(form, "price") or None,
             )
         elif action == "price":
-            await shelf.do_update_listing(ctx, found.actor, show_id, listing_id,
-                                          price=_field(form, "price"))
+            await shelf.do_update_listing(
+                ctx, found.actor, show_id, listing_id, price=_field(form, "price")
+            )
         elif action == "remove":
             await shelf.do_remove_listing(ctx, found.actor, show_id, listing_id)
         elif action == "move":
@@ -351,8 +364,12 @@ async def console(request: Request, show_id: int) -> Response:
 
 
 async def _merchant_page(
-    request: Request, found: Authenticated, *, error: str | None = None,
-    form: dict[str, str] | None = None, status: int = 200,
+    request: Request,
+    found: Authenticated,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     ctx = get_ctx(request)
     # Admins look after every brand; everyone else sees the brands they work for.
@@ -389,8 +406,13 @@ async def create_brand(request: Request) -> Response:
 
 
 async def _brand_page(
-    request: Request, found: Authenticated, brand_id: int, *, error: str | None = None,
-    form: dict[str, str] | None = None, status: int = 200,
+    request: Request,
+    found: Authenticated,
+    brand_id: int,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     ctx = get_ctx(request)
     brand = await catalog.get_brand(ctx, brand_id)
@@ -440,7 +462,9 @@ async def create_product(request: Request, brand_id: int) -> Response:
         _check_csrf(found, form)
         image_url = _field(form, "image_url")
         product = await catalog.do_create_product(
-            ctx, found.actor, brand_id,
+            ctx,
+            found.actor,
+            brand_id,
             title=_field(form, "title"),
             description=_field(form, "description"),
             variants=_variant_rows(form),
@@ -451,13 +475,18 @@ async def create_product(request: Request, brand_id: int) -> Response:
             content = await upload.read(ctx.settings.max_upload_bytes + 1)
             await catalog.do_upload_image(ctx, found.actor, product.id, content)
     except DomainError as exc:
-        return await _brand_page(request, found, brand_id, error=exc.message, form=values,
-                                 status=exc.status)
+        return await _brand_page(
+            request, found, brand_id, error=exc.message, form=values, status=exc.status
+        )
     return _see(f"/merchant/products/{product.id}")
 
 
 async def _product_page(
-    request: Request, found: Authenticated, product_id: int, *, error: str | None = None,
+    request: Request,
+    found: Authenticated,
+    product_id: int,
+    *,
+    error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     ctx = get_ctx(request)
@@ -489,15 +518,22 @@ async def _product_action(
         _check_csrf(found, form)
         if action == "edit":
             await catalog.do_update_product(
-                ctx, actor, product_id, title=_field(form, "title"),
+                ctx,
+                actor,
+                product_id,
+                title=_field(form, "title"),
                 description=_field(form, "description"),
             )
         elif action == "add_variant":
             await catalog.do_add_variant(
-                ctx, actor, product_id,
+                ctx,
+                actor,
+                product_id,
                 VariantInput(
-                    _field(form, "name"), _field(form, "price"),
-                    _int(_field(form, "stock"), "stock", default=0), _field(form, "sku") or None,
+                    _field(form, "name"),
+                    _field(form, "price"),
+                    _int(_field(form, "stock"), "stock", default=0),
+                    _field(form, "sku") or None,
                 ),
             )
         elif action == "edit_variant":
@@ -508,8 +544,12 @@ async def _product_action(
                     f"no variant {variant_id} in product {product_id}", code="variant_not_found"
                 )
             await catalog.do_update_variant(
-                ctx, actor, variant_id, name=_field(form, "name"),
-                price=_field(form, "price"), stock=_int(_field(form, "stock"), "stock"),
+                ctx,
+                actor,
+                variant_id,
+                name=_field(form, "name"),
+                price=_field(form, "price"),
+                stock=_int(_field(form, "stock"), "stock"),
             )
         elif action == "image":
             upload = _upload(form, "image_file")
@@ -550,14 +590,23 @@ async def add_image(request: Request, product_id: int) -> Response:
 # -- merchant: the brand's orders ------------------------------------------------------------
 
 ORDER_WORDS = {
-    "pending": "awaiting payment", "paid": "paid", "fulfilled": "shipped",
-    "cancelled": "cancelled", "expired": "expired", "refunded": "refunded",
+    "pending": "awaiting payment",
+    "paid": "paid",
+    "fulfilled": "shipped",
+    "cancelled": "cancelled",
+    "expired": "expired",
+    "refunded": "refunded",
 }
 
 
 async def _orders_page(
-    request: Request, found: Authenticated, brand_id: int, *, error: str | None = None,
-    notice: str | None = None, status: int = 200,
+    request: Request,
+    found: Authenticated,
+    brand_id: int,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     ctx = get_ctx(request)
     brand = await catalog.get_brand(ctx, brand_id)
@@ -574,8 +623,10 @@ async def _orders_page(
 async def brand_orders(request: Request, brand_id: int) -> Response:
     found = await _signed_in(request)
     done = request.query_params.get("done", "")
-    notice = {"cancelled": "Order cancelled; its units are back on sale.",
-              "refunded": "Order refunded; its units are back on sale."}.get(done)
+    notice = {
+        "cancelled": "Order cancelled; its units are back on sale.",
+        "refunded": "Order refunded; its units are back on sale.",
+    }.get(done)
     return await _orders_page(request, found, brand_id, notice=notice)
 
 

@@ -67,7 +67,9 @@ class Room:
         # Holding the lock keeps the writer from sending anything older ahead of it.
         async with self.send_lock:
             snapshot = await rooms.build_snapshot(self.ctx, self.actor, self.show_id)
-            await self.ws.send_text(events.encode(events.ROOM_SNAPSHOT, snapshot, seq=snapshot["seq"]))
+            await self.ws.send_text(
+                events.encode(events.ROOM_SNAPSHOT, snapshot, seq=snapshot["seq"])
+            )
 
     def reply(self, type_: str, data: dict[str, Any]) -> None:
         assert self.connection is not None
@@ -87,7 +89,9 @@ class Room:
                 ref = None
             handler = _HANDLERS.get(frame["type"])
             if handler is None:
-                raise InvalidInput(f"unknown frame type {frame['type'][:40]!r}", code="unknown_type")
+                raise InvalidInput(
+                    f"unknown frame type {frame['type'][:40]!r}", code="unknown_type"
+                )
             result = await handler(self, frame)
             if result is not None and ref is not None:
                 self.reply(events.ACK, {"ref": ref, **result})
@@ -162,12 +166,18 @@ async def _buy(room: Room, frame: dict[str, Any]) -> dict[str, Any]:
     key = frame.get("key")
     quantity = frame.get("quantity", 1)
     if not isinstance(key, str) or not isinstance(quantity, int) or isinstance(quantity, bool):
-        raise InvalidInput('"key" must be text and "quantity" a whole number', code="malformed_frame")
+        raise InvalidInput(
+            '"key" must be text and "quantity" a whole number', code="malformed_frame"
+        )
     variant = frame.get("variant_id")
     order, _ = await checkout.do_buy(
-        room.ctx, room.actor, room.show_id, listing_id=_int(frame, "listing_id"),
+        room.ctx,
+        room.actor,
+        room.show_id,
+        listing_id=_int(frame, "listing_id"),
         variant_id=_int(frame, "variant_id") if variant is not None else None,
-        quantity=quantity, idempotency_key=key,
+        quantity=quantity,
+        idempotency_key=key,
     )
     return {"order": order}
 
@@ -217,7 +227,9 @@ async def show_socket(ws: WebSocket, show_id: int) -> None:
         return
 
     room = Room(ctx, ws, actor, show_id)
-    connection = ctx.hub.connection(room.send, room.close, user_id=actor.user_id, staff=is_staff(actor, facts))
+    connection = ctx.hub.connection(
+        room.send, room.close, user_id=actor.user_id, staff=is_staff(actor, facts)
+    )
     room.connection = connection
     await ctx.hub.join(show_id, connection)
     try:

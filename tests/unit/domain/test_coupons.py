@@ -29,8 +29,13 @@ def usd(amount: str) -> Money:
 
 
 def make(**overrides: Any) -> Coupon:
-    args: dict[str, Any] = {"code": "save10", "currency": USD, "percent_off": 10, "show_id": 1,
-                            "now": NOW}
+    args: dict[str, Any] = {
+        "code": "save10",
+        "currency": USD,
+        "percent_off": 10,
+        "show_id": 1,
+        "now": NOW,
+    }
     args.update(overrides)
     return new_coupon(**args)
 
@@ -88,8 +93,10 @@ def test_a_coupon_is_made_with_its_normalised_code_and_sane_defaults() -> None:
         ({"show_id": None, "brand_id": 3, "claim_limit": 10}, "invalid_coupon_scope"),
         ({"claim_limit": 0}, "invalid_coupon_claims"),
         ({"ends_at": NOW}, "invalid_coupon_window"),
-        ({"starts_at": NOW + timedelta(hours=2), "ends_at": NOW + timedelta(hours=1)},
-         "invalid_coupon_window"),
+        (
+            {"starts_at": NOW + timedelta(hours=2), "ends_at": NOW + timedelta(hours=1)},
+            "invalid_coupon_window",
+        ),
         ({"currency": "usd"}, "invalid_currency"),
         ({"code": "x"}, "invalid_coupon_code"),
     ],
@@ -111,8 +118,15 @@ def test_scope_show_brand_or_both() -> None:
     assert not both.applies_to(show_id=2, brand_id=3)
 
 
-def check(coupon: Coupon, subtotal: str | None = "50", *, show_id: int = 1,
-          currency: str = USD, now: datetime = NOW, **usage: Any) -> None:
+def check(
+    coupon: Coupon,
+    subtotal: str | None = "50",
+    *,
+    show_id: int = 1,
+    currency: str = USD,
+    now: datetime = NOW,
+    **usage: Any,
+) -> None:
     check_coupon(
         coupon,
         currency=currency,
@@ -131,8 +145,12 @@ def reason(coupon: Coupon, subtotal: str | None = "50", **kwargs: Any) -> str:
 
 
 def test_a_coupon_that_applies_passes() -> None:
-    check(make(min_spend=usd("50"), uses_per_buyer=2, total_uses=10), "50",
-          used_by_buyer=1, used_total=9)
+    check(
+        make(min_spend=usd("50"), uses_per_buyer=2, total_uses=10),
+        "50",
+        used_by_buyer=1,
+        used_total=9,
+    )
 
 
 def test_each_reason_a_coupon_does_not_apply() -> None:
@@ -233,22 +251,28 @@ def test_discount_is_on_the_minor_unit_and_within_the_eligible_subtotal(
 
 
 @given(
-    spend=st.integers(0, 10_000), subtotal=st.integers(0, 10_000),
-    per_buyer=st.integers(1, 5), used=st.integers(0, 6),
-    total=st.none() | st.integers(1, 50), used_total=st.integers(0, 60),
+    spend=st.integers(0, 10_000),
+    subtotal=st.integers(0, 10_000),
+    per_buyer=st.integers(1, 5),
+    used=st.integers(0, 6),
+    total=st.none() | st.integers(1, 50),
+    used_total=st.integers(0, 60),
 )
 def test_a_coupon_applies_exactly_when_every_rule_holds(
     spend: int, subtotal: int, per_buyer: int, used: int, total: int | None, used_total: int
 ) -> None:
-    coupon = make(min_spend=Money.from_minor(spend, USD), uses_per_buyer=per_buyer,
-                  total_uses=total)
-    expected = (
-        subtotal >= spend and used < per_buyer and (total is None or used_total < total)
+    coupon = make(
+        min_spend=Money.from_minor(spend, USD), uses_per_buyer=per_buyer, total_uses=total
     )
+    expected = subtotal >= spend and used < per_buyer and (total is None or used_total < total)
     try:
         check_coupon(
-            coupon, currency=USD, show_id=1, eligible_subtotal=Money.from_minor(subtotal, USD),
-            now=NOW, usage=CouponUsage(used_by_buyer=used, used_total=used_total),
+            coupon,
+            currency=USD,
+            show_id=1,
+            eligible_subtotal=Money.from_minor(subtotal, USD),
+            now=NOW,
+            usage=CouponUsage(used_by_buyer=used, used_total=used_total),
         )
     except CouponInvalid:
         assert not expected

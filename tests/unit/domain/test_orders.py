@@ -56,11 +56,18 @@ def test_every_other_step_is_refused_with_invalid_state(
 
 
 def test_stock_comes_back_exactly_when_an_unfinished_or_paid_order_is_undone() -> None:
-    releasing = {(s, e) for s in OrderStatus for e in OrderEvent
-                 if (s, e) in ALLOWED and releases_stock(s, e)}
+    releasing = {
+        (s, e)
+        for s in OrderStatus
+        for e in OrderEvent
+        if (s, e) in ALLOWED and releases_stock(s, e)
+    }
     assert releasing == {
-        (S.PENDING, E.DECLINE), (S.PENDING, E.EXPIRE), (S.PENDING, E.CANCEL),
-        (S.PAID, E.REFUND), (S.PAID, E.CANCEL),
+        (S.PENDING, E.DECLINE),
+        (S.PENDING, E.EXPIRE),
+        (S.PENDING, E.CANCEL),
+        (S.PAID, E.REFUND),
+        (S.PAID, E.CANCEL),
     }
 
 
@@ -103,7 +110,9 @@ def test_any_event_sequence_keeps_order_and_stock_in_step(events: list[OrderEven
     expected_sold = 2 if status in (S.PAID, S.FULFILLED) else 0
     expected_held = 2 if status is S.PENDING else 0
     assert (levels.sold, levels.held, levels.left) == (
-        expected_sold, expected_held, 3 - expected_sold - expected_held
+        expected_sold,
+        expected_held,
+        3 - expected_sold - expected_held,
     )
     state = pool.get(reservation.id).state
     assert (state is ReservationState.HELD) == (status is S.PENDING)

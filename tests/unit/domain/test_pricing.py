@@ -30,8 +30,16 @@ def usd(amount: str) -> Money:
     return Money.of(amount, "USD")
 
 
-def line(listing: int, amount: str, quantity: int = 1, *, brand: int = 10,
-         deal: str | None = None, currency: str = "USD", variant: int | None = None) -> LineInput:
+def line(
+    listing: int,
+    amount: str,
+    quantity: int = 1,
+    *,
+    brand: int = 10,
+    deal: str | None = None,
+    currency: str = "USD",
+    variant: int | None = None,
+) -> LineInput:
     return LineInput(
         listing_id=listing,
         brand_id=brand,
@@ -77,8 +85,9 @@ def test_a_cart_with_a_deal_and_a_brand_coupon() -> None:
 
 
 def test_yen_has_no_decimals() -> None:
-    q = quote([line(1, "999", 1, currency="JPY")], currency="JPY",
-              coupon=coupon("JPY", percent_off=15))
+    q = quote(
+        [line(1, "999", 1, currency="JPY")], currency="JPY", coupon=coupon("JPY", percent_off=15)
+    )
     assert amounts(q) == ("999", "150", "849")
 
 
@@ -197,8 +206,9 @@ def carts(draw: st.DrawFn) -> tuple[str, list[LineInput], Coupon | None]:
         terms: dict[str, Any] = {
             "show_id": None if scope == "brand" else SHOW,
             "brand_id": None if scope == "show" else draw(st.integers(1, 3)),
-            "min_spend": Money.from_minor(draw(st.integers(0, 10 ** (3 + exponent(currency)))),
-                                          currency),
+            "min_spend": Money.from_minor(
+                draw(st.integers(0, 10 ** (3 + exponent(currency)))), currency
+            ),
         }
         if draw(st.booleans()):
             terms["percent_off"] = draw(st.integers(1, 100))
@@ -221,8 +231,7 @@ def test_quote_arithmetic_holds_for_any_cart(
         q = quote(lines, currency, coupon=the_coupon)
     except CouponInvalid as exc:
         assert the_coupon is not None
-        eligible = [x for x in lines
-                    if the_coupon.applies_to(show_id=SHOW, brand_id=x.brand_id)]
+        eligible = [x for x in lines if the_coupon.applies_to(show_id=SHOW, brand_id=x.brand_id)]
         assert exc.code in ("coupon_not_applicable", "coupon_min_spend")
         assert not eligible or exc.code == "coupon_min_spend"
         return
@@ -246,9 +255,11 @@ def test_quote_arithmetic_holds_for_any_cart(
 
 def payable(q: Quote) -> object:
     return (
-        q.show_id, q.currency, q.coupon_code, q.discount.minor,
-        sorted((x.listing_id, x.variant_id or -1, x.quantity, x.unit_price.minor)
-               for x in q.lines),
+        q.show_id,
+        q.currency,
+        q.coupon_code,
+        q.discount.minor,
+        sorted((x.listing_id, x.variant_id or -1, x.quantity, x.unit_price.minor) for x in q.lines),
     )
 
 
@@ -284,7 +295,7 @@ def test_the_fingerprint_changes_exactly_when_what_is_paid_changes(
         )
     else:
         changed = dataclasses.replace(target, quantity=data.draw(st.integers(1, MAX_QUANTITY)))
-    other = [*lines[:i], changed, *lines[i + 1:]]
+    other = [*lines[:i], changed, *lines[i + 1 :]]
     other_coupon = None if change == "coupon" else the_coupon
     try:
         before = quote(lines, currency, coupon=the_coupon)

@@ -122,7 +122,9 @@ def test_expiry_releases_exactly_the_holds_whose_time_is_up() -> None:
     with pytest.raises(InvalidTransition) as late:
         pool.confirm(short.id)
     assert (late.value.code, late.value.state, late.value.event) == (
-        "invalid_state", "expired", "confirm"
+        "invalid_state",
+        "expired",
+        "confirm",
     )
 
 
@@ -248,7 +250,8 @@ class StockMachine(RuleBasedStateMachine):
 
     def bought_by(self, buyer: int) -> int:
         return sum(
-            e.quantity for e in self.expected.values()
+            e.quantity
+            for e in self.expected.values()
             if e.buyer == buyer and e.state in (HELD, SOLD)
         )
 
@@ -312,8 +315,7 @@ class StockMachine(RuleBasedStateMachine):
             self.pool.reserve(buyer, quantity, "absurd", self.now, 60)
         assert self.pool.levels() == before
 
-    def move(self, rid: int, op: str, source: ReservationState,
-             target: ReservationState) -> None:
+    def move(self, rid: int, op: str, source: ReservationState, target: ReservationState) -> None:
         e = self.expected[rid]
         if e.state is source:
             got = getattr(self.pool, op)(rid)
@@ -358,8 +360,7 @@ class StockMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: int) -> None:
         self.now += timedelta(seconds=seconds)
         due = sorted(
-            rid for rid, e in self.expected.items()
-            if e.state is HELD and e.expires_at <= self.now
+            rid for rid, e in self.expected.items() if e.state is HELD and e.expires_at <= self.now
         )
         gone = self.pool.expire(self.now)
         assert [r.id for r in gone] == due
@@ -390,7 +391,11 @@ class StockMachine(RuleBasedStateMachine):
         for r in found:
             e = self.expected[r.id]
             assert (r.buyer, r.quantity, r.key, r.expires_at, r.state) == (
-                e.buyer, e.quantity, e.key, e.expires_at, e.state
+                e.buyer,
+                e.quantity,
+                e.key,
+                e.expires_at,
+                e.state,
             )
 
     @invariant()
@@ -399,7 +404,5 @@ class StockMachine(RuleBasedStateMachine):
         assert again.levels() == self.pool.levels()
 
 
-StockMachine.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=40, deadline=None
-)
+StockMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
 test_any_interleaving_keeps_the_stock_right = StockMachine.TestCase

@@ -52,7 +52,9 @@ T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 NOW = 1_772_395_200_000  # T0 in ms
 HELD, SOLD = ReservationState.HELD, ReservationState.SOLD
 RELEASED, EXPIRED, REFUNDED = (
-    ReservationState.RELEASED, ReservationState.EXPIRED, ReservationState.REFUNDED
+    ReservationState.RELEASED,
+    ReservationState.EXPIRED,
+    ReservationState.REFUNDED,
 )
 
 
@@ -70,8 +72,14 @@ async def pool_of(initial: int, limit: int | None = None) -> MemoryGate:
     return gate
 
 
-async def buy(gate: StockGate, buyer: int, quantity: int = 1, key: str = "k",
-              hold_ms: int = 60_000, now_ms: int = NOW) -> Hold:
+async def buy(
+    gate: StockGate,
+    buyer: int,
+    quantity: int = 1,
+    key: str = "k",
+    hold_ms: int = 60_000,
+    now_ms: int = NOW,
+) -> Hold:
     return await gate.reserve(
         "v:1", buyer=buyer, quantity=quantity, key=key, hold_ms=hold_ms, now_ms=now_ms
     )
@@ -95,7 +103,9 @@ async def test_a_double_tap_gets_the_same_reservation_never_a_second() -> None:
     first = await buy(gate, 1, 1, "tap")
     again = await buy(gate, 1, 1, "tap", now_ms=NOW + 5_000)
     assert (again.reservation_id, again.replay, again.expires_at_ms) == (
-        first.reservation_id, True, first.expires_at_ms
+        first.reservation_id,
+        True,
+        first.expires_at_ms,
     )
     assert await gate.levels("v:1") == Levels(5, 0, 1, 4)
     # Long after the hold ended, the key still answers with what became of it.
@@ -149,8 +159,7 @@ async def test_bad_input_is_refused_before_the_backend_is_asked(
 ) -> None:
     gate = MemoryGate()  # no pool at all: the input is refused first
     with pytest.raises(error) as info:
-        await gate.reserve("v:1", buyer=1, quantity=quantity, key=key, hold_ms=hold_ms,
-                           now_ms=NOW)
+        await gate.reserve("v:1", buyer=1, quantity=quantity, key=key, hold_ms=hold_ms, now_ms=NOW)
     assert info.value.code == code
     with pytest.raises(error):
         ReserveRequest("v:1", 1, quantity, key, hold_ms, NOW)
@@ -242,17 +251,23 @@ async def test_a_batch_answers_in_order_as_single_calls_would() -> None:
     gate = await pool_of(3, limit=2)
     other = "d:9"
     assert await gate.ensure_pool(other, initial=1, per_buyer_limit=None)
-    answers = await gate.reserve_many([
-        ReserveRequest("v:1", 1, 2, "a", 1000, NOW),
-        ReserveRequest(other, 1, 1, "a", 1000, NOW),
-        ReserveRequest("v:1", 1, 2, "a", 1000, NOW),  # the same tap twice in one batch
-        ReserveRequest("v:1", 1, 1, "b", 1000, NOW),
-        ReserveRequest("v:1", 2, 2, "c", 1000, NOW),
-        ReserveRequest(other, 2, 1, "a", 1000, NOW),
-    ])
+    answers = await gate.reserve_many(
+        [
+            ReserveRequest("v:1", 1, 2, "a", 1000, NOW),
+            ReserveRequest(other, 1, 1, "a", 1000, NOW),
+            ReserveRequest("v:1", 1, 2, "a", 1000, NOW),  # the same tap twice in one batch
+            ReserveRequest("v:1", 1, 1, "b", 1000, NOW),
+            ReserveRequest("v:1", 2, 2, "c", 1000, NOW),
+            ReserveRequest(other, 2, 1, "a", 1000, NOW),
+        ]
+    )
     assert [(a.status.value, a.reservation_id, a.replay) for a in answers] == [
-        ("ok", 1, False), ("ok", 1, False), ("ok", 1, True),
-        ("limit_reached", 0, False), ("sold_out", 0, False), ("sold_out", 0, False),
+        ("ok", 1, False),
+        ("ok", 1, False),
+        ("ok", 1, True),
+        ("limit_reached", 0, False),
+        ("sold_out", 0, False),
+        ("sold_out", 0, False),
     ]
     assert await gate.levels("v:1") == Levels(3, 0, 2, 1)
 
@@ -320,14 +335,21 @@ class GateMachine(RuleBasedStateMachine):
         except SoldOut as e:
             return Hold(HoldStatus.SOLD_OUT, e.left, limit=self.limit)
         except LimitReached as e:
-            return Hold(HoldStatus.LIMIT_REACHED, self.ref.levels().left, limit=e.limit,
-                        already=e.already)
+            return Hold(
+                HoldStatus.LIMIT_REACHED, self.ref.levels().left, limit=e.limit, already=e.already
+            )
         except InvalidInput as e:
             assert e.code == "idempotency_key_reused"
             return Hold(HoldStatus.KEY_REUSED, self.ref.levels().left, limit=self.limit)
         return Hold(
-            HoldStatus.OK, self.ref.levels().left, r.id, r.state, known, r.quantity,
-            ms(r.expires_at), self.limit,
+            HoldStatus.OK,
+            self.ref.levels().left,
+            r.id,
+            r.state,
+            known,
+            r.quantity,
+            ms(r.expires_at),
+            self.limit,
             0 if known else self.ref.bought_by(buyer) - quantity,
         )
 
@@ -342,8 +364,16 @@ class GateMachine(RuleBasedStateMachine):
                 assert (type(gate_error.value), gate_error.value.message) == (type(e), e.message)
 
     def try_buy(self, buyer: int, quantity: int, key: str, hold: int) -> None:
-        got = self.run(self.g.reserve(self.pool, buyer=buyer, quantity=quantity, key=key,
-                                      hold_ms=hold * 1000, now_ms=ms(self.now)))
+        got = self.run(
+            self.g.reserve(
+                self.pool,
+                buyer=buyer,
+                quantity=quantity,
+                key=key,
+                hold_ms=hold * 1000,
+                now_ms=ms(self.now),
+            )
+        )
         self.compare(got, self.expected(buyer, quantity, key, hold))
 
     def new_key(self) -> str:
@@ -396,8 +426,16 @@ class GateMachine(RuleBasedStateMachine):
     @rule(buyer=buyers, quantity=st.sampled_from([0, -1, MAX_QUANTITY + 1, 10**9]))
     def buy_an_absurd_quantity(self, buyer: int, quantity: int) -> None:
         with pytest.raises(InvalidQuantity):
-            self.run(self.g.reserve(self.pool, buyer=buyer, quantity=quantity, key="absurd",
-                                    hold_ms=1000, now_ms=ms(self.now)))
+            self.run(
+                self.g.reserve(
+                    self.pool,
+                    buyer=buyer,
+                    quantity=quantity,
+                    key="absurd",
+                    hold_ms=1000,
+                    now_ms=ms(self.now),
+                )
+            )
 
     # -- moves: the gate answers a repeat with False where the reference refuses it
     def move(self, rid: int, op: str) -> None:
@@ -455,9 +493,7 @@ class GateMachine(RuleBasedStateMachine):
     @rule(delta=st.integers(-6, 6))
     def restock_or_edit_stock(self, delta: int) -> None:
         try:
-            again = StockPool.restore(
-                self.ref.initial + delta, self.limit, self.ref.reservations()
-            )
+            again = StockPool.restore(self.ref.initial + delta, self.limit, self.ref.reservations())
         except InvalidInput:
             before = self.run(self.g.levels(self.pool))
             with pytest.raises(Conflict):
@@ -476,9 +512,11 @@ class GateMachine(RuleBasedStateMachine):
         with pytest.raises(PoolNotLoaded):
             self.run(self.g.levels(self.pool))
         ledger = [entry(r) for r in self.ref.reservations()]
-        assert self.run(self.g.ensure_pool(
-            self.pool, initial=self.ref.initial, per_buyer_limit=self.limit, ledger=ledger
-        ))
+        assert self.run(
+            self.g.ensure_pool(
+                self.pool, initial=self.ref.initial, per_buyer_limit=self.limit, ledger=ledger
+            )
+        )
 
     @rule()
     def a_second_process_ensures_the_pool_too(self) -> None:
@@ -506,7 +544,5 @@ class GateMachine(RuleBasedStateMachine):
         self.ref.check_invariants()
 
 
-GateMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None
-)
+GateMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 TestMemoryGateAgainstTheReference = GateMachine.TestCase

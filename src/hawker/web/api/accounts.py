@@ -28,18 +28,30 @@ router = APIRouter(responses=ERRORS)
 async def signup(body: SignupIn, ctx: CtxDep) -> dict[str, Any]:
     """Create an account and get an API token for it."""
     await accounts.do_signup(
-        ctx, email=body.email, password=body.password, display_name=body.display_name,
-        host=body.host, city=body.city,
+        ctx,
+        email=body.email,
+        password=body.password,
+        display_name=body.display_name,
+        host=body.host,
+        city=body.city,
     )
     signin = await accounts.do_signin(ctx, email=body.email, password=body.password, kind="token")
-    return {"token": signin.token, "expires_at": signin.expires_at, "user": accounts.user_json(signin.user)}
+    return {
+        "token": signin.token,
+        "expires_at": signin.expires_at,
+        "user": accounts.user_json(signin.user),
+    }
 
 
 @router.post("/auth/token", response_model=TokenOut, tags=["accounts"])
 async def token(body: TokenIn, ctx: CtxDep) -> dict[str, Any]:
     """Sign in: trade email and password for a bearer token."""
     signin = await accounts.do_signin(ctx, email=body.email, password=body.password, kind="token")
-    return {"token": signin.token, "expires_at": signin.expires_at, "user": accounts.user_json(signin.user)}
+    return {
+        "token": signin.token,
+        "expires_at": signin.expires_at,
+        "user": accounts.user_json(signin.user),
+    }
 
 
 @router.post("/auth/signout", status_code=204, tags=["accounts"])

@@ -36,7 +36,9 @@ async def list_brands(actor: ActorDep, ctx: CtxDep, mine: bool = False) -> list[
 
 @router.post("/brands", status_code=201, response_model=BrandOut)
 async def create_brand(body: BrandIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
-    return catalog.brand_json(await catalog.do_create_brand(ctx, actor, name=body.name, currency=body.currency))
+    return catalog.brand_json(
+        await catalog.do_create_brand(ctx, actor, name=body.name, currency=body.currency)
+    )
 
 
 @router.get("/brands/{brand_id}", response_model=BrandOut)
@@ -61,7 +63,11 @@ async def create_product(
     brand_id: PathId, body: ProductIn, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     product = await catalog.do_create_product(
-        ctx, actor, brand_id, title=body.title, description=body.description,
+        ctx,
+        actor,
+        brand_id,
+        title=body.title,
+        description=body.description,
         variants=[VariantInput(v.name, v.price, v.stock, v.sku) for v in body.variants],
         image_urls=body.image_urls,
     )
@@ -77,7 +83,9 @@ async def get_product(product_id: PathId, ctx: CtxDep) -> dict[str, Any]:
 async def update_product(
     product_id: PathId, body: ProductPatch, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
-    await catalog.do_update_product(ctx, actor, product_id, title=body.title, description=body.description)
+    await catalog.do_update_product(
+        ctx, actor, product_id, title=body.title, description=body.description
+    )
     return await catalog.get_product(ctx, product_id)
 
 

@@ -46,8 +46,13 @@ async def quote(show_id: PathId, body: QuoteIn, actor: ActorDep, ctx: CtxDep) ->
     """What the buyer would pay now: listing or deal price, coupon, rounding. Pass its
     `fingerprint` to the order so that a price change is told, not charged."""
     return await checkout.quote(
-        ctx, actor, show_id, listing_id=body.listing_id, variant_id=body.variant_id,
-        quantity=body.quantity, coupon_code=body.coupon_code,
+        ctx,
+        actor,
+        show_id,
+        listing_id=body.listing_id,
+        variant_id=body.variant_id,
+        quantity=body.quantity,
+        coupon_code=body.coupon_code,
     )
 
 
@@ -67,9 +72,15 @@ async def buy(show_id: PathId, body: BuyIn, actor: ActorDep, ctx: CtxDep) -> Any
     """Buy a listing (the units are held for you while you pay). The same `idempotency_key`
     again returns the same order, never a second one."""
     order, created = await checkout.do_buy(
-        ctx, actor, show_id, listing_id=body.listing_id, variant_id=body.variant_id,
-        quantity=body.quantity, idempotency_key=body.idempotency_key,
-        coupon_code=body.coupon_code, quote_fingerprint=body.quote_fingerprint,
+        ctx,
+        actor,
+        show_id,
+        listing_id=body.listing_id,
+        variant_id=body.variant_id,
+        quantity=body.quantity,
+        idempotency_key=body.idempotency_key,
+        coupon_code=body.coupon_code,
+        quote_fingerprint=body.quote_fingerprint,
     )
     return order if created else JSONResponse(order, status_code=200)
 
@@ -141,9 +152,16 @@ async def start_deal(show_id: PathId, body: DealIn, actor: ActorDep, ctx: CtxDep
     """Start a flash deal: `quantity` units at `price`, `per_buyer_limit` each, for
     `duration_seconds`, after an optional `countdown_seconds`."""
     return await deals.do_start_deal(
-        ctx, actor, show_id, listing_id=body.listing_id, variant_id=body.variant_id,
-        price=body.price, quantity=body.quantity, per_buyer_limit=body.per_buyer_limit,
-        duration_seconds=body.duration_seconds, countdown_seconds=body.countdown_seconds,
+        ctx,
+        actor,
+        show_id,
+        listing_id=body.listing_id,
+        variant_id=body.variant_id,
+        price=body.price,
+        quantity=body.quantity,
+        per_buyer_limit=body.per_buyer_limit,
+        duration_seconds=body.duration_seconds,
+        countdown_seconds=body.countdown_seconds,
     )
 
 
@@ -183,6 +201,3 @@ async def drop_coupon(
 async def claim_coupon(coupon_id: PathId, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     check_signed_in(actor)
     return await coupons.do_claim(ctx, actor, coupon_id)
-
-
-

@@ -65,8 +65,13 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
     for status, text in {
-        400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
-        409: "Conflicts with the current state", 413: "Too large", 422: "Invalid input",
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        413: "Too large",
+        422: "Invalid input",
         429: "Too many requests",
     }.items()
 }
@@ -161,7 +166,9 @@ class ProductIn(In):
     title: Annotated[str, StringConstraints(max_length=200)]
     description: Annotated[str, StringConstraints(max_length=5000)] = ""
     variants: Annotated[list[VariantIn], Field(max_length=200)] = []
-    image_urls: Annotated[list[Annotated[str, StringConstraints(max_length=500)]], Field(max_length=12)] = []
+    image_urls: Annotated[
+        list[Annotated[str, StringConstraints(max_length=500)]], Field(max_length=12)
+    ] = []
 
 
 class ProductPatch(In):
@@ -328,7 +335,10 @@ class SanctionRow(BaseModel):
 
 class ChatSettingsIn(In):
     slow_mode_seconds: Annotated[Int, Field(ge=0, le=3600)] | None = None
-    banned_words: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=500)] | None = None
+    banned_words: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=500)]
+        | None
+    ) = None
 
 
 class ChatSettingsOut(BaseModel):

@@ -10,10 +10,10 @@ from hawker.web.api.schemas import (
     MAX_ID,
     ChapterOut,
     ChatIn,
-    CoverOut,
     ChatOut,
     ChatSettingsIn,
     ChatSettingsOut,
+    CoverOut,
     LikesIn,
     ListingIn,
     ListingOut,
@@ -52,8 +52,14 @@ async def list_shows(
 async def create_show(body: ShowIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """Schedule a show. A host schedules its own; its agency or an admin may name `host_id`."""
     show = await shows.do_create_show(
-        ctx, actor, title=body.title, host_id=body.host_id, scheduled_at=body.scheduled_at,
-        description=body.description, cover_url=body.cover_url, currency=body.currency,
+        ctx,
+        actor,
+        title=body.title,
+        host_id=body.host_id,
+        scheduled_at=body.scheduled_at,
+        description=body.description,
+        cover_url=body.cover_url,
+        currency=body.currency,
     )
     return await shows.get_show(ctx, show.id)
 
@@ -68,8 +74,13 @@ async def update_show(
     show_id: PathId, body: ShowPatch, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     await shows.do_update_show(
-        ctx, actor, show_id, title=body.title, description=body.description,
-        scheduled_at=body.scheduled_at, cover_url=body.cover_url,
+        ctx,
+        actor,
+        show_id,
+        title=body.title,
+        description=body.description,
+        scheduled_at=body.scheduled_at,
+        cover_url=body.cover_url,
     )
     return await shows.get_show(ctx, show_id)
 
@@ -137,9 +148,15 @@ async def get_shelf(show_id: PathId, ctx: CtxDep) -> list[dict[str, Any]]:
 async def add_listing(
     show_id: PathId, body: ListingIn, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
-    """Put a product (or some of its variants) on the shelf at a live price; it gets the next number."""
+    """Put a product (or some of its variants) on the shelf at a live price; it gets the next
+    number."""
     return await shelf.do_add_listing(
-        ctx, actor, show_id, product_id=body.product_id, price=body.price, variant_ids=body.variant_ids
+        ctx,
+        actor,
+        show_id,
+        product_id=body.product_id,
+        price=body.price,
+        variant_ids=body.variant_ids,
     )
 
 
@@ -223,7 +240,9 @@ async def sanction(
     show_id: PathId, user_id: PathId, body: SanctionIn, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     """Mute a viewer for `mute_seconds` (0 lifts it) and/or ban (`ban: true`) or unban."""
-    return await chat.do_sanction(ctx, actor, show_id, user_id, ban=body.ban, mute_seconds=body.mute_seconds)
+    return await chat.do_sanction(
+        ctx, actor, show_id, user_id, ban=body.ban, mute_seconds=body.mute_seconds
+    )
 
 
 @router.get("/shows/{show_id}/chat-settings", response_model=ChatSettingsOut, tags=["moderation"])
@@ -237,7 +256,11 @@ async def update_chat_settings(
 ) -> dict[str, Any]:
     """Slow mode (seconds between a viewer's messages, 0 = off) and the banned words."""
     return await chat.do_chat_settings(
-        ctx, actor, show_id, slow_mode_seconds=body.slow_mode_seconds, banned_words=body.banned_words
+        ctx,
+        actor,
+        show_id,
+        slow_mode_seconds=body.slow_mode_seconds,
+        banned_words=body.banned_words,
     )
 
 
