@@ -126,6 +126,12 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
         live.stop()
 
 
+def ctx_of(server: LiveServer) -> Any:
+    """The services context of a server running in this process (for what no API shows)."""
+    app: Any = server.server.config.app
+    return app.state.ctx
+
+
 @dataclass
 class Person:
     """A signed-in user with an API client."""

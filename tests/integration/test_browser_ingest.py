@@ -23,10 +23,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from hawker.services.context import Context
 from hawker.video import hls
 from hawker.video.service import stream_status
-from tests.harness import LiveServer, Person, World, free_port, live_server, test_settings
+from tests.harness import (
+    LiveServer,
+    Person,
+    World,
+    ctx_of,
+    free_port,
+    live_server,
+    test_settings,
+)
 
 pytestmark = pytest.mark.video
 
@@ -66,7 +73,7 @@ CODECS = {
 
 
 @pytest.fixture(scope="module")
-def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("hawker-camera")
     settings = test_settings(
         f"sqlite:///{tmp / 'hawker.db'}",
@@ -77,19 +84,6 @@ def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     )
     with live_server(settings) as live:
         yield live
-
-
-@pytest.fixture
-def world(video_server: LiveServer) -> Iterator[World]:
-    w = World(video_server)
-    yield w
-    w.close()
-
-
-def ctx_of(server: LiveServer) -> Context:
-    app: Any = server.server.config.app
-    ctx: Context = app.state.ctx
-    return ctx
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
@@ -224,43 +218,43 @@ def new_show(world: World) -> tuple[Person, int]:
 
 @pytest.mark.parametrize("codec", ["h264", "vp9"])
 def test_the_host_goes_live_with_a_camera_and_comes_back_after_a_drop(
-    world: World, video_server: LiveServer, tmp_path: Path, codec: str
+    world: World, server: LiveServer, tmp_path: Path, codec: str
 ) -> None:
     host, show_id = new_show(world)
-    ctx = ctx_of(video_server)
+    ctx = ctx_of(server)
     seen: dict[str, Any] = {}
 
     def watch() -> None:
         # While the camera sends, viewers already get a playlist with fresh segments.
         found = wait_until(
-            lambda: (live := segments(video_server, show_id))[1:] and live, what="live segments"
+            lambda: (live := segments(server, show_id))[1:] and live, what="live segments"
         )
         seen["live"] = found
         seen["status"] = stream_status(ctx, show_id)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    go_live(video_server, show_id, host, codec, 5)
+    go_live(server, show_id, host, codec, 5)
     watcher.join(timeout=30)
     assert seen.get("live"), "no live playlist while the camera was on"
     status = seen["status"]
     assert status["state"] == "streaming"
     assert status["health"]["encoder"].startswith("browser camera")
     assert status["health"]["transcoding"]  # Opus always becomes AAC; VP9 becomes H.264
-    info = probe(video_server, show_id, seen["live"][-1], tmp_path)
+    info = probe(server, show_id, seen["live"][-1], tmp_path)
     assert "Video: h264" in info and "Audio: aac" in info and "320x240" in info
 
     # The browser went away: the show waits for it, and its next socket carries on recording.
     wait_until(lambda: stream_status(ctx, show_id)["state"] == "reconnecting", what="reconnecting")
-    first_part = segments(video_server, show_id, hls.REPLAY)
-    go_live(video_server, show_id, host, codec, 4)
+    first_part = segments(server, show_id, hls.REPLAY)
+    go_live(server, show_id, host, codec, 4)
     wait_until(lambda: stream_status(ctx, show_id)["state"] == "reconnecting", what="reconnecting")
-    replay = segments(video_server, show_id, hls.REPLAY)
+    replay = segments(server, show_id, hls.REPLAY)
     assert replay[: len(first_part)] == first_part
     second_part = replay[len(first_part) :]
     assert second_part and second_part[0].discontinuity
     assert [s.number for s in replay] == list(range(len(replay)))
-    probe(video_server, show_id, second_part[-1], tmp_path)
+    probe(server, show_id, second_part[-1], tmp_path)
 
 
 def _cookie_sign_in(server: LiveServer, who: Person) -> httpx.Client:
@@ -275,46 +269,44 @@ def _cookie_sign_in(server: LiveServer, who: Person) -> httpx.Client:
     return http
 
 
-def test_only_who_runs_the_show_may_publish(world: World, video_server: LiveServer) -> None:
+def test_only_who_runs_the_show_may_publish(world: World, server: LiveServer) -> None:
     host, show_id = new_show(world)
     viewer = world.person("viewer")
     other_host = world.person("other host", host=True)
 
-    with camera(video_server, show_id, None) as ws:
+    with camera(server, show_id, None) as ws:
         code, error = refusal(ws)
     assert code == 4401 and error["code"] == "not_signed_in"
     for who in (viewer, other_host):
-        with camera(video_server, show_id, who) as ws:
+        with camera(server, show_id, who) as ws:
             code, error = refusal(ws)
         assert code == 4403 and error["code"] == "forbidden", error
-    with camera(video_server, show_id + 1000, host) as ws:
+    with camera(server, show_id + 1000, host) as ws:
         code, error = refusal(ws)
     assert code == 4404 and error["code"] == "show_not_found"
 
     # The host's session cookie works from our own pages, not from another site's.
-    http = _cookie_sign_in(video_server, host)
+    http = _cookie_sign_in(server, host)
     cookie = f"hawker_session={http.cookies['hawker_session']}"
-    with camera(video_server, show_id, None, Cookie=cookie, Origin="http://evil.example") as ws:
+    with camera(server, show_id, None, Cookie=cookie, Origin="http://evil.example") as ws:
         code, error = refusal(ws)
     assert code == 4401
-    with camera(video_server, show_id, None, Cookie=cookie, Origin=video_server.base_url) as ws:
+    with camera(server, show_id, None, Cookie=cookie, Origin=server.base_url) as ws:
         assert ready(ws)["keyframe_interval_ms"] == 1000
     http.close()
-    assert segments(video_server, show_id) == []
-    wait_until(
-        lambda: stream_status(ctx_of(video_server), show_id)["state"] == "offline", what="offline"
-    )
+    assert segments(server, show_id) == []
+    wait_until(lambda: stream_status(ctx_of(server), show_id)["state"] == "offline", what="offline")
 
 
-def test_garbage_ends_that_camera_only(world: World, video_server: LiveServer) -> None:
+def test_garbage_ends_that_camera_only(world: World, server: LiveServer) -> None:
     host, show_id = new_show(world)
-    with camera(video_server, show_id, host) as ws:
+    with camera(server, show_id, host) as ws:
         ready(ws)
         ws.send(os.urandom(4000))
         code, error = refusal(ws)
     assert code == 4400 and error["code"] == "bad_stream"
     assert "not a WebM stream" in error["message"]
-    status = stream_status(ctx_of(video_server), show_id)
+    status = stream_status(ctx_of(server), show_id)
     assert status["state"] == "offline" and "not a WebM stream" in status["problem"]
 
     # A codec the packager cannot take is refused with a way out.
@@ -340,13 +332,13 @@ def test_garbage_ends_that_camera_only(world: World, video_server: LiveServer) -
         check=True,
         timeout=30,
     ).stdout
-    with camera(video_server, show_id, host) as ws:
+    with camera(server, show_id, host) as ws:
         ready(ws)
         ws.send(vp8[:8000])
         code, error = refusal(ws)
     assert code == 4400 and "H.264 or VP9" in error["message"]
 
     # The server carries on: the same show goes live from a good camera.
-    go_live(video_server, show_id, host, "h264", 3)
-    assert len(wait_until(lambda: segments(video_server, show_id), what="segments")) >= 1
-    assert httpx.get(f"{video_server.base_url}/api/v1/shows/{show_id}").status_code == 200
+    go_live(server, show_id, host, "h264", 3)
+    assert len(wait_until(lambda: segments(server, show_id), what="segments")) >= 1
+    assert httpx.get(f"{server.base_url}/api/v1/shows/{show_id}").status_code == 200

@@ -21,10 +21,17 @@ import httpx
 import imageio_ffmpeg
 import pytest
 
-from hawker.services.context import Context
 from hawker.video import hls
 from hawker.video.service import stream_status, stream_time
-from tests.harness import LiveServer, Person, World, free_port, live_server, test_settings
+from tests.harness import (
+    LiveServer,
+    Person,
+    World,
+    ctx_of,
+    free_port,
+    live_server,
+    test_settings,
+)
 
 pytestmark = pytest.mark.video
 
@@ -32,7 +39,7 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
 @pytest.fixture(scope="module")
-def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("hawker-video")
     settings = test_settings(
         f"sqlite:///{tmp / 'hawker.db'}",
@@ -44,19 +51,6 @@ def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     )
     with live_server(settings) as live:
         yield live
-
-
-@pytest.fixture
-def world(video_server: LiveServer) -> Iterator[World]:
-    w = World(video_server)
-    yield w
-    w.close()
-
-
-def ctx_of(server: LiveServer) -> Context:
-    app: Any = server.server.config.app  # the FastAPI app, running in this process
-    ctx: Context = app.state.ctx
-    return ctx
 
 
 def rtmp_url(server: LiveServer, key: str) -> str:
@@ -154,56 +148,56 @@ def finish(encoder: subprocess.Popen[bytes], timeout: float = 30) -> tuple[int, 
 
 
 def test_publish_with_the_stream_key_makes_a_live_playlist(
-    world: World, video_server: LiveServer, tmp_path: Path
+    world: World, server: LiveServer, tmp_path: Path
 ) -> None:
     _, show_id, key = new_show(world)
-    assert playlist(video_server, show_id) is None  # nothing before the encoder comes
-    encoder = publish(rtmp_url(video_server, key), 6)
+    assert playlist(server, show_id) is None  # nothing before the encoder comes
+    encoder = publish(rtmp_url(server, key), 6)
     try:
-        first = wait_until(lambda: segments(video_server, show_id), what="a live playlist")
+        first = wait_until(lambda: segments(server, show_id), what="a live playlist")
         more = wait_until(
-            lambda: [s for s in segments(video_server, show_id) if s.number > first[-1].number],
+            lambda: [s for s in segments(server, show_id) if s.number > first[-1].number],
             what="newer segments",
         )
-        assert stream_status(ctx_of(video_server), show_id)["state"] == "streaming"
-        now = stream_time(ctx_of(video_server), show_id)
+        assert stream_status(ctx_of(server), show_id)["state"] == "streaming"
+        now = stream_time(ctx_of(server), show_id)
         assert now is not None and abs(time.time() - now.timestamp()) < 5
     finally:
         code, err = finish(encoder)
     assert code == 0, err
-    text = httpx.get(f"{video_server.base_url}/hls/{show_id}/{hls.LIVE}").text
+    text = httpx.get(f"{server.base_url}/hls/{show_id}/{hls.LIVE}").text
     assert "#EXT-X-PROGRAM-DATE-TIME:" in text
-    live = segments(video_server, show_id)
+    live = segments(server, show_id)
     assert len(live) >= 3
     # Program date-times follow the wall clock, a segment apart.
     assert all(0.5 < (b.pdt - a.pdt).total_seconds() < 1.6 for a, b in itertools.pairwise(live))
     for segment in [*first[:1], *more[:1], live[-1]]:
         assert segment.duration <= 1.6
-        assert_valid_segment(video_server, show_id, segment, tmp_path)
+        assert_valid_segment(server, show_id, segment, tmp_path)
 
 
-def test_a_wrong_or_rotated_key_is_refused(world: World, video_server: LiveServer) -> None:
+def test_a_wrong_or_rotated_key_is_refused(world: World, server: LiveServer) -> None:
     host, show_id, old_key = new_show(world)
-    code, err = finish(publish(rtmp_url(video_server, "live_not-a-key"), 3), timeout=20)
+    code, err = finish(publish(rtmp_url(server, "live_not-a-key"), 3), timeout=20)
     assert code != 0 and "unknown stream key" in err
 
     new_key = host.post(f"/shows/{show_id}/stream-key").json()["stream_key"]
     assert new_key != old_key
-    code, err = finish(publish(rtmp_url(video_server, old_key), 3), timeout=20)
+    code, err = finish(publish(rtmp_url(server, old_key), 3), timeout=20)
     assert code != 0 and "unknown stream key" in err
-    assert playlist(video_server, show_id) is None
-    assert stream_status(ctx_of(video_server), show_id)["state"] == "offline"
+    assert playlist(server, show_id) is None
+    assert stream_status(ctx_of(server), show_id)["state"] == "offline"
 
 
-def test_two_shows_live_at_once(world: World, video_server: LiveServer) -> None:
+def test_two_shows_live_at_once(world: World, server: LiveServer) -> None:
     _, first_id, first_key = new_show(world)
     _, second_id, second_key = new_show(world)
     encoders = [
-        publish(rtmp_url(video_server, first_key), 5),
-        publish(rtmp_url(video_server, second_key), 5, size="160x120"),
+        publish(rtmp_url(server, first_key), 5),
+        publish(rtmp_url(server, second_key), 5, size="160x120"),
     ]
     try:
-        ctx = ctx_of(video_server)
+        ctx = ctx_of(server)
         wait_until(
             lambda: all(
                 stream_status(ctx, i)["state"] == "streaming" for i in (first_id, second_id)
@@ -212,7 +206,7 @@ def test_two_shows_live_at_once(world: World, video_server: LiveServer) -> None:
         )
         for show_id in (first_id, second_id):
             wait_until(
-                lambda show_id=show_id: len(segments(video_server, show_id)) >= 2,
+                lambda show_id=show_id: len(segments(server, show_id)) >= 2,
                 what=f"segments of show {show_id}",
             )
         sizes = {stream_status(ctx, i)["health"]["width"] for i in (first_id, second_id)}
@@ -223,8 +217,8 @@ def test_two_shows_live_at_once(world: World, video_server: LiveServer) -> None:
             assert code == 0, err
 
 
-def test_garbage_on_the_rtmp_port_hurts_nobody(world: World, video_server: LiveServer) -> None:
-    port = video_server.settings.rtmp_port
+def test_garbage_on_the_rtmp_port_hurts_nobody(world: World, server: LiveServer) -> None:
+    port = server.settings.rtmp_port
     junk = [
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         os.urandom(4000),
@@ -238,23 +232,23 @@ def test_garbage_on_the_rtmp_port_hurts_nobody(world: World, video_server: LiveS
             sock.sendall(payload)
         held.append(sock)
     _, show_id, key = new_show(world)
-    encoder = publish(rtmp_url(video_server, key), 3)
+    encoder = publish(rtmp_url(server, key), 3)
     code, err = finish(encoder)
     assert code == 0, err
-    assert len(wait_until(lambda: segments(video_server, show_id), what="segments")) >= 2
-    assert httpx.get(f"{video_server.base_url}/api/v1/shows/{show_id}").status_code == 200
+    assert len(wait_until(lambda: segments(server, show_id), what="segments")) >= 2
+    assert httpx.get(f"{server.base_url}/api/v1/shows/{show_id}").status_code == 200
     for sock in held:
         sock.close()
 
 
 def test_a_killed_packager_comes_back_and_the_playlist_continues(
-    world: World, video_server: LiveServer, tmp_path: Path
+    world: World, server: LiveServer, tmp_path: Path
 ) -> None:
     _, show_id, key = new_show(world)
-    ctx = ctx_of(video_server)
-    encoder = publish(rtmp_url(video_server, key), 9)
+    ctx = ctx_of(server)
+    encoder = publish(rtmp_url(server, key), 9)
     try:
-        wait_until(lambda: len(segments(video_server, show_id)) >= 2, what="segments")
+        wait_until(lambda: len(segments(server, show_id)) >= 2, what="segments")
         pid = stream_status(ctx, show_id)["packager_pid"]
         assert pid
         os.kill(pid, signal.SIGKILL)
@@ -264,7 +258,7 @@ def test_a_killed_packager_comes_back_and_the_playlist_continues(
         )
 
         def after_break() -> list[hls.Segment]:
-            found = segments(video_server, show_id)
+            found = segments(server, show_id)
             marks = [i for i, s in enumerate(found) if s.discontinuity]
             return found[marks[-1] :] if marks and len(found) - marks[-1] >= 2 else []
 
@@ -273,30 +267,30 @@ def test_a_killed_packager_comes_back_and_the_playlist_continues(
         code, err = finish(encoder)
     assert code == 0, err  # the encoder never noticed
     assert stream_status(ctx, show_id)["health"]["restarts"] >= 1
-    assert_valid_segment(video_server, show_id, resumed[-1], tmp_path)
-    numbers = [s.number for s in segments(video_server, show_id, hls.REPLAY)]
+    assert_valid_segment(server, show_id, resumed[-1], tmp_path)
+    numbers = [s.number for s in segments(server, show_id, hls.REPLAY)]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
 
 
 def test_an_encoder_that_drops_and_returns_resumes_the_same_recording(
-    world: World, video_server: LiveServer
+    world: World, server: LiveServer
 ) -> None:
     _, show_id, key = new_show(world)
-    ctx = ctx_of(video_server)
-    code, err = finish(publish(rtmp_url(video_server, key), 3))
+    ctx = ctx_of(server)
+    code, err = finish(publish(rtmp_url(server, key), 3))
     assert code == 0, err
     wait_until(lambda: stream_status(ctx, show_id)["state"] == "reconnecting", what="reconnecting")
-    first_part = segments(video_server, show_id, hls.REPLAY)
+    first_part = segments(server, show_id, hls.REPLAY)
     assert first_part
 
-    encoder = publish(rtmp_url(video_server, key), 3)
+    encoder = publish(rtmp_url(server, key), 3)
     try:
         wait_until(lambda: stream_status(ctx, show_id)["state"] == "streaming", what="streaming")
     finally:
         code, err = finish(encoder)
     assert code == 0, err
     wait_until(lambda: stream_status(ctx, show_id)["state"] == "reconnecting", what="reconnecting")
-    replay = segments(video_server, show_id, hls.REPLAY)
+    replay = segments(server, show_id, hls.REPLAY)
     assert replay[: len(first_part)] == first_part
     second_part = replay[len(first_part) :]
     assert second_part and second_part[0].discontinuity
@@ -315,13 +309,13 @@ def test_an_encoder_that_drops_and_returns_resumes_the_same_recording(
     ids=["audio-only", "huge-picture", "huge-frame-rate"],
 )
 def test_bad_input_is_refused_with_a_reason(
-    world: World, video_server: LiveServer, encoder: dict[str, Any], problem: str
+    world: World, server: LiveServer, encoder: dict[str, Any], problem: str
 ) -> None:
     _, show_id, key = new_show(world)
     _, other_id, other_key = new_show(world)
-    ctx = ctx_of(video_server)
-    good = publish(rtmp_url(video_server, other_key), 6)
-    bad = publish(rtmp_url(video_server, key), 8, **encoder)
+    ctx = ctx_of(server)
+    good = publish(rtmp_url(server, other_key), 6)
+    bad = publish(rtmp_url(server, key), 8, **encoder)
     try:
 
         def refused() -> dict[str, Any] | None:
@@ -337,7 +331,7 @@ def test_bad_input_is_refused_with_a_reason(
         bad.wait()
         code, err = finish(good)
     assert code == 0, err
-    assert len(segments(video_server, other_id)) >= 3
+    assert len(segments(server, other_id)) >= 3
 
 
 def test_pins_carry_stream_time_and_become_replay_chapters(world: World) -> None:

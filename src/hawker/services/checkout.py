@@ -15,7 +15,7 @@ import contextlib
 import copy
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -933,8 +933,8 @@ async def do_cancel(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]
     """The buyer cancels a pending order; the brand's staff (or an admin) cancel any open
     order, refunding it if it was paid. The units go back on sale."""
     check_signed_in(actor)
-    async with ctx.db.session() as s:
-        order = await _access_order(s, order_id, lock=True)
+
+    def check(order: Order) -> None:
         staff = actor.is_admin or order.brand_id in actor.brand_ids
         if not staff and actor.user_id != order.buyer_id:
             raise Forbidden("only the buyer or the brand may cancel this order")
@@ -943,23 +943,25 @@ async def do_cancel(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]
                 "a paid order is cancelled by the seller; ask them for a refund",
                 code="order_not_pending",
             )
-        step = rules.step(rules.OrderStatus(order.status), rules.OrderEvent.CANCEL)
-        order.status = step.status.value
-        order.closed_at = utcnow()
-        await s.commit()
-        data = order_json(order)
-    await _after_step(ctx, order, step)
-    await ctx.bus.publish(
-        order.show_id, events.ORDER_UPDATED, {"buyer_id": order.buyer_id, "order": data}
-    )
-    return data
+
+    return await _step_order(ctx, order_id, rules.OrderEvent.CANCEL, check)
 
 
 async def do_refund(ctx: Context, actor: Actor, order_id: int) -> dict[str, Any]:
+    return await _step_order(
+        ctx, order_id, rules.OrderEvent.REFUND, lambda o: check_brand_staff(actor, o.brand_id)
+    )
+
+
+async def _step_order(
+    ctx: Context, order_id: int, event: rules.OrderEvent, check: Callable[[Order], None]
+) -> dict[str, Any]:
+    """Move an order by `event` under its row lock, then the gate and the payment after it,
+    then tell the buyer's page."""
     async with ctx.db.session() as s:
         order = await _access_order(s, order_id, lock=True)
-        check_brand_staff(actor, order.brand_id)
-        step = rules.step(rules.OrderStatus(order.status), rules.OrderEvent.REFUND)
+        check(order)
+        step = rules.step(rules.OrderStatus(order.status), event)
         order.status = step.status.value
         order.closed_at = utcnow()
         await s.commit()

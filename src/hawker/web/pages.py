@@ -215,12 +215,17 @@ def _status(exc: DomainError) -> int:
 _EXPIRED = "This form expired. Please try again."
 
 
-@router.get("/signin", response_class=HTMLResponse)
-async def signin_form(request: Request, next: str | None = None) -> Response:
+async def _blank_form(request: Request, template: str, next: str | None) -> Response:
+    """A sign-in or sign-up form; someone already signed in goes on to where they were headed."""
     page = await page_context(request)
     if page["user"] is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return _form_page(request, "signin.html", page, next_path=safe_next(next))
+    return _form_page(request, template, page, next_path=safe_next(next))
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_form(request: Request, next: str | None = None) -> Response:
+    return await _blank_form(request, "signin.html", next)
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -259,10 +264,7 @@ async def signin(request: Request) -> Response:
 
 @router.get("/signup", response_class=HTMLResponse)
 async def signup_form(request: Request, next: str | None = None) -> Response:
-    page = await page_context(request)
-    if page["user"] is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return _form_page(request, "signup.html", page, next_path=safe_next(next))
+    return await _blank_form(request, "signup.html", next)
 
 
 @router.post("/signup", response_class=HTMLResponse)
