@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import socket
 import threading
@@ -340,10 +339,6 @@ class RoomClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def pid_tag() -> str:
-    return f"{os.getpid()}"
 
 
 def spread_ids(db_url: str, rng: random.Random | None = None) -> None:

@@ -6,7 +6,6 @@ The bus assigns `seq` so that it is per show and global, whatever process publis
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -80,9 +79,3 @@ def make_bus(redis_url: str | None) -> Bus:
 
         return RedisBus(redis_url)
     return MemoryBus()
-
-
-async def drain(loop_tasks: list[asyncio.Task[Any]]) -> None:
-    for task in loop_tasks:
-        task.cancel()
-    await asyncio.gather(*loop_tasks, return_exceptions=True)

@@ -64,7 +64,6 @@ STATE: frozenset[str] = frozenset(
 PRIVATE: frozenset[str] = frozenset({ORDER_UPDATED})
 STAFF: frozenset[str] = frozenset({FIGURES_UPDATED})
 TARGETED: frozenset[str] = PRIVATE | STAFF
-PUBLISHED: frozenset[str] = STATE | EPHEMERAL | TARGETED
 
 
 def now_ms() -> int:

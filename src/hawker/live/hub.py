@@ -247,12 +247,6 @@ class Hub:
         room = self.rooms.get(show_id)
         return len(room.connections) if room else 0
 
-    def connections_of(self, show_id: int, user_id: int) -> list[Connection]:
-        room = self.rooms.get(show_id)
-        if room is None:
-            return []
-        return [c for c in room.connections if c.user_id == user_id]
-
     async def close(self) -> None:
         for show_id, room in list(self.rooms.items()):
             for connection in list(room.connections):

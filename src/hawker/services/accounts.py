@@ -142,7 +142,7 @@ async def access_session(ctx: Context, token: str) -> Authenticated | None:
     share one query: in a flash sale every buyer's first request asks at the same moment."""
     lookups = shared(ctx.db, "sessions", lambda: Coalescer(lambda h: _sessions(ctx, h)))
     found = await lookups.get(_hash_token(token))
-    if found is None or _aware(found[1]) <= utcnow():
+    if found is None or found[1] <= utcnow():
         return None
     return found[0]
 
@@ -184,11 +184,6 @@ async def _memberships(
         for user_id, group_id in rows:
             out.setdefault(user_id, []).append(group_id)
     return out
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything Hawker writes is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def load_actor(s: AsyncSession, user: User) -> Actor:

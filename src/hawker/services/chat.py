@@ -4,7 +4,7 @@ banned words."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,12 +21,6 @@ from hawker.services.shows import ENDED, LIVE, access_show, access_show_for, sho
 from hawker.store.tables import AgencyMember, ChatMessage, Listing, Show, ShowSanction, User
 
 MAX_LIKES_PER_FRAME = 100
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def sanction_of(s: AsyncSession, show_id: int, user_id: int | None) -> ShowSanction | None:
@@ -46,7 +40,7 @@ def message_json(
         if message.request_listing_id is None
         else {"listing_id": message.request_listing_id, "number": number},
         "staff": staff,
-        "at": (_aware(message.created_at) or utcnow()).isoformat(),
+        "at": message.created_at.isoformat(),
     }
 
 
@@ -60,7 +54,7 @@ async def do_send_message(ctx: Context, actor: Actor, show_id: int, body: str) -
             raise Conflict("the show has ended; chat is closed", code="show_ended")
         sanction = await sanction_of(s, show_id, actor.user_id)
         now = utcnow()
-        muted = _aware(sanction.muted_until) if sanction else None
+        muted = sanction.muted_until if sanction else None
         rules.check_may_chat(
             muted_until=muted.timestamp() if muted else None,
             banned=bool(sanction and sanction.banned),
@@ -245,7 +239,7 @@ async def do_sanction(
             )
         sanction.by_user_id = actor.user_id
         await s.commit()
-        muted = _aware(sanction.muted_until)
+        muted = sanction.muted_until
         data = {
             "user_id": user_id,
             "banned": sanction.banned,
@@ -303,7 +297,7 @@ async def list_sanctions(ctx: Context, actor: Actor, show_id: int) -> list[dict[
         now = utcnow()
         out = []
         for sanction, user in rows:
-            muted = _aware(sanction.muted_until)
+            muted = sanction.muted_until
             if sanction.banned or (muted and muted > now):
                 out.append(
                     {

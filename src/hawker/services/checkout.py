@@ -58,7 +58,6 @@ from hawker.live.gate import Hold
 from hawker.payments.port import CardDetails, EventType, PaymentIntent
 from hawker.services import stock
 from hawker.services.accounts import utcnow
-from hawker.services.chat import _aware
 from hawker.services.coalesce import Coalescer, padded, shared
 from hawker.services.context import Context
 from hawker.services.shows import ENDED, LIVE, access_show, show_facts
@@ -218,8 +217,8 @@ def _deal_rule(deal: Deal) -> Any:
         price=Money.from_minor(deal.price_minor, deal.currency),
         quantity=deal.quantity,
         per_buyer_limit=deal.per_buyer_limit,
-        starts_at=_aware(deal.starts_at) or utcnow(),
-        ends_at=_aware(deal.ends_at) or utcnow(),
+        starts_at=deal.starts_at or utcnow(),
+        ends_at=deal.ends_at or utcnow(),
     )
 
 
@@ -253,8 +252,8 @@ def coupon_rule(c: Coupon) -> CouponRule:
         total_uses=c.total_uses,
         show_id=c.show_id,
         brand_id=c.brand_id,
-        starts_at=_aware(c.starts_at),
-        ends_at=_aware(c.ends_at),
+        starts_at=c.starts_at,
+        ends_at=c.ends_at,
         claim_limit=c.claim_limit,
     )
 
@@ -808,7 +807,7 @@ async def do_pay(ctx: Context, actor: Actor, order_id: int, card: CardDetails) -
             return order_json(order)
         if order.status != PENDING:
             raise Conflict(f"this order is {order.status}", code="order_not_pending")
-        if (_aware(order.hold_expires_at) or utcnow()) <= utcnow():
+        if order.hold_expires_at <= utcnow():
             raise Conflict(
                 "the time to pay has run out; the item went back on sale", code="hold_expired"
             )
@@ -1066,9 +1065,9 @@ def order_json(o: Order) -> dict[str, Any]:
         "discount": money(o.discount_minor),
         "total": money(o.total_minor),
         "idempotency_key": o.idempotency_key,
-        "hold_expires_at": (_aware(o.hold_expires_at) or utcnow()).isoformat(),
+        "hold_expires_at": o.hold_expires_at.isoformat(),
         "decline_reason": o.decline_reason,
         "shipping": o.shipping,
-        "created_at": (_aware(o.created_at) or utcnow()).isoformat(),
-        "paid_at": (_aware(o.paid_at).isoformat() if o.paid_at else None),  # type: ignore[union-attr]
+        "created_at": o.created_at.isoformat(),
+        "paid_at": (o.paid_at.isoformat() if o.paid_at else None),
     }

@@ -16,7 +16,6 @@ from hawker.domain.roles import Action, Actor, check_brand_staff, check_signed_i
 from hawker.live import events
 from hawker.services import stock
 from hawker.services.accounts import utcnow
-from hawker.services.chat import _aware
 from hawker.services.checkout import coupon_rule
 from hawker.services.context import Context
 from hawker.services.shows import access_show_for
@@ -132,7 +131,7 @@ async def dropped_coupons(ctx: Context, show_id: int) -> list[dict[str, Any]]:
     now = utcnow()
     out = []
     for coupon in rows:
-        ends = _aware(coupon.ends_at)
+        ends = coupon.ends_at
         if ends is not None and ends <= now:
             continue
         out.append(await coupon_json(ctx, coupon))

@@ -8,19 +8,19 @@ so the room hears each start, sell-out and end once.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
 
 from hawker.domain import deals as rules
-from hawker.domain.errors import Conflict, InvalidInput, NotFound
+from hawker.domain.errors import Conflict, NotFound
 from hawker.domain.money import Money
 from hawker.domain.roles import Action, Actor
 from hawker.live import events
 from hawker.services import stock
 from hawker.services.accounts import utcnow
-from hawker.services.chat import _aware
 from hawker.services.checkout import _deal_rule, access_item
 from hawker.services.context import Context
 from hawker.services.shows import LIVE, access_show_for
@@ -231,7 +231,7 @@ async def tick_one(ctx: Context, deal_id: int) -> None:
         return
     left = (await stock.levels(ctx, stock.deal_pool(deal.id))).left
     await announce(ctx, deal, left)
-    if deal.closed_at is None and (_aware(deal.ends_at) or utcnow()) <= utcnow():
+    if deal.closed_at is None and deal.ends_at <= utcnow():
         if deal.status != "sold_out":
             await announce(ctx, deal, left)
         await _close(ctx, deal)
@@ -263,13 +263,5 @@ async def tick(ctx: Context) -> None:
             await _close(ctx, deal)
 
 
-def _hold(ctx: Context) -> Any:
-    from datetime import timedelta
-
+def _hold(ctx: Context) -> timedelta:
     return timedelta(seconds=ctx.settings.hold_seconds + 60)
-
-
-def check_deal_price(value: str) -> str:
-    if not value:
-        raise InvalidInput("a deal needs a price", code="invalid_deal_price")
-    return value

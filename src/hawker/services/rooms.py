@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hawker.domain.roles import Actor, ShowFacts, is_staff, roles_in_show
 from hawker.live.events import now_ms
 from hawker.services import presence
-from hawker.services.chat import _aware, recent_messages, sanction_of
+from hawker.services.chat import recent_messages, sanction_of
 from hawker.services.context import Context
 from hawker.services.shelf import shelf_json
 from hawker.services.shows import access_show, show_facts, show_json
@@ -44,7 +44,7 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
     open_deals = await deals.list_deals(ctx, show_id)
     drops = await coupons.dropped_coupons(ctx, show_id)
     figures = await checkout.figures(ctx, show_id) if staff else None
-    muted = _aware(sanction.muted_until) if sanction else None
+    muted = sanction.muted_until if sanction else None
     return {
         "seq": seq,
         "server_time": now_ms(),

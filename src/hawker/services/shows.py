@@ -263,7 +263,7 @@ async def get_show(ctx: Context, show_id: int) -> dict[str, Any]:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)).isoformat()
+    return moment.isoformat()
 
 
 def show_json(ctx: Context, show: Show, host: User) -> dict[str, Any]:

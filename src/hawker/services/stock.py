@@ -55,11 +55,7 @@ def now_ms() -> int:
 
 
 def ms(moment: datetime) -> int:
-    from hawker.services.chat import _aware
-
-    aware = _aware(moment)
-    assert aware is not None
-    return int(aware.timestamp() * 1000)
+    return int(moment.timestamp() * 1000)
 
 
 def reservation_state(order: Order) -> ReservationState:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from hawker.domain.errors import Conflict
 from hawker.domain.roles import Action, Actor
-from hawker.services.chat import _aware, message_json
+from hawker.services.chat import message_json
 from hawker.services.context import Context
 from hawker.services.shows import (
     ENDED,
@@ -85,14 +85,14 @@ async def chapters(ctx: Context, show_id: int) -> list[dict[str, Any]]:
         pins = (await s.scalars(select(Pin).where(Pin.show_id == show_id).order_by(Pin.id))).all()
     out = []
     for pin in pins:
-        moment = _aware(pin.stream_at)
+        moment = pin.stream_at
         offset = video.replay_offset(ctx, show_id, moment) if moment else None
         out.append(
             {
                 "number": pin.number,
                 "title": pin.title,
                 "listing_id": pin.listing_id,
-                "pinned_at": (_aware(pin.pinned_at) or datetime.now()).isoformat(),
+                "pinned_at": pin.pinned_at.isoformat(),
                 "replay_offset_s": round(offset, 2) if offset is not None else None,
             }
         )
@@ -191,7 +191,7 @@ async def replay_chat(
     for message, user, number in rows:
         staff = user.id in staff_ids or user.is_admin
         out = message_json(message, user, number=number, staff=staff)
-        sent = _aware(message.created_at)
+        sent = message.created_at
         offset = _offset_at(timeline, sent.timestamp()) if sent and timeline[0] else None
         out["replay_offset_s"] = round(offset, 2) if offset is not None else None
         messages.append(out)
