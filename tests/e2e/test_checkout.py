@@ -1,6 +1,10 @@
 """Buying in the stream in a real browser: a viewer buys the pinned item with a sandbox card
 and sees it confirmed while another viewer watches "N left" drop; then a flash deal, a
-declined card, and the unit back on sale for everyone."""
+declined card, and the unit back on sale for everyone.
+
+Each test runs on the embedded defaults and on PostgreSQL + Redis with two workers; there the
+two people in a test are on different workers, so that what one does reaches the other only
+through Redis."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, Site, sign_in
 from tests.harness import Person, World
 
 pytestmark = pytest.mark.browser
@@ -63,21 +67,20 @@ def _pay(page: Any, number: str) -> None:
     page.click('[data-testid="pay-go"]')
 
 
-def test_buy_the_pinned_item_then_a_declined_card_on_a_flash_deal(
-    browser: Any, world: World
-) -> None:
+def test_buy_the_pinned_item_then_a_declined_card_on_a_flash_deal(browser: Any, site: Site) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
+    world = site.world
     host = world.person("Host", host=True)
     show, listing = _show_selling(world, host, stock=3)
     ada = world.person("Ada")
-    base = world.server.base_url
+    base, other = site.urls
     path = f"/shows/{show['id']}"
 
     a_ctx, a, a_errors = _page(browser)
     b_ctx, b, b_errors = _page(browser)
     try:
         sign_in(a, base, ada, path)
-        b.goto(base + path)
+        b.goto(other + path)
         expect(b.locator('[data-testid="pinned-left"]')).to_have_text("3 left")
 
         # One tap on "Buy now": the sheet asks for the address once, then the item is ready.
@@ -145,14 +148,15 @@ def test_buy_the_pinned_item_then_a_declined_card_on_a_flash_deal(
 
 
 def test_host_drops_a_coupon_runs_a_deal_and_sees_the_sale_in_the_figures(
-    browser: Any, world: World
+    browser: Any, site: Site
 ) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
+    world = site.world
     host = world.person("Host", host=True)
     show, listing = _show_selling(world, host, stock=5)
     ada = world.person("Ada")
     assert ada.put("/me/address", json={**ADDRESS, "country": "US"}).status_code == 200
-    base = world.server.base_url
+    base, console_base = site.urls
     path = f"/shows/{show['id']}"
 
     h_ctx = browser.new_context(viewport={"width": 1280, "height": 860})
@@ -162,7 +166,7 @@ def test_host_drops_a_coupon_runs_a_deal_and_sees_the_sale_in_the_figures(
     console.on("pageerror", lambda exc: h_errors.append(str(exc)))
     a_ctx, a, a_errors = _page(browser)
     try:
-        sign_in(console, base, host, f"{path}/console")
+        sign_in(console, console_base, host, f"{path}/console")
         sign_in(a, base, ada, path)
         expect(console.locator('[data-testid="figure-units"]')).to_have_text("0")
 
