@@ -206,6 +206,11 @@ class StockGate(Protocol):
 
     async def drop(self, pool: str) -> None: ...
 
+    async def lease(self, job: str, seconds: float) -> bool:
+        """Whether this process runs the stock job `job` now: of all the processes sharing
+        the gate, one a `seconds` (the others' turns are skipped, not queued)."""
+        ...
+
     async def close(self) -> None: ...
 
 

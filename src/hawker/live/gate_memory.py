@@ -243,5 +243,8 @@ class MemoryGate:
     async def drop(self, pool: str) -> None:
         self._pools.pop(pool, None)
 
+    async def lease(self, job: str, seconds: float) -> bool:
+        return True  # one process: always its turn
+
     async def close(self) -> None:
         self._pools.clear()

@@ -295,6 +295,12 @@ class RedisGate:
     async def drop(self, pool: str) -> None:
         await self.redis.delete(*self.keys(pool))
 
+    async def lease(self, job: str, seconds: float) -> bool:
+        taken = await self.redis.set(
+            f"{self.prefix}lease:{job}", "1", nx=True, px=max(1, int(seconds * 1000))
+        )
+        return bool(taken)
+
     async def close(self) -> None:
         for task in list(self._lane_tasks):
             task.cancel()

@@ -106,7 +106,7 @@ async def start(ctx: Context) -> None:
         (s.stock_flush_s, live_sales.flush),
         (s.deals_tick_s, deals.tick),
         (s.sweep_s, checkout.sweep_expired),
-        (30.0, stock.reconcile),
+        (stock.RECONCILE_S, stock.reconcile_turn),
     ):
         ctx.tasks.append(asyncio.create_task(_every(seconds, job, ctx)))
     if s.rtmp_port:  # video ingest and packaging (off with rtmp_port=0)

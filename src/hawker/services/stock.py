@@ -246,6 +246,17 @@ async def reconcile(ctx: Context) -> int:
     return released
 
 
+RECONCILE_S = 30.0
+
+
+async def reconcile_turn(ctx: Context) -> int:
+    """The periodic reconcile: each round, one of the processes sharing the gate runs it (it
+    reads every hold of every open pool, so one process doing it is plenty)."""
+    if not await ctx.gate.lease("reconcile", RECONCILE_S * 0.9):
+        return 0
+    return await reconcile(ctx)
+
+
 async def reconcile_pool(ctx: Context, pool: str) -> int:
     """Make the gate follow the ledger. Every step writes the ledger first and moves the
     gate second, so a worker that died in between left the gate behind: a paid order still
