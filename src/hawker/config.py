@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     hold_seconds: int = Field(
         300, ge=1, le=3600, description="How long stock is held for a buyer who has not paid yet."
     )
+    payment_grace_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="How much longer a hold lasts while its payment is being confirmed.",
+    )
     secret_key: str | None = Field(
         None,
         description=(

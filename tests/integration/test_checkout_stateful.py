@@ -362,25 +362,28 @@ class CheckoutMachine(Shop, RuleBasedStateMachine):
     # -- time, the buyer and the merchant -----------------------------------------------------
 
     @precondition(lambda self: self.orders)
-    @rule(n=st.integers(0, 10**6), live=LIVE)
-    def hold_runs_out(self, n: int, live: bool) -> None:
-        """The hold of one order runs out and the sweep comes by (any other order it finds
-        due would be a bug: nothing else ran out)."""
+    @rule(n=st.integers(0, 10**6), live=LIVE, past_grace=st.booleans())
+    def hold_runs_out(self, n: int, live: bool, past_grace: bool) -> None:
+        """The hold of one order runs out (and, or not yet, the extra time a payment under
+        way gets) and the sweep comes by (any other order it finds due would be a bug:
+        nothing else ran out)."""
         o = self._pick(n, live)
+        ago = 1 + (self.ctx.settings.payment_grace_s if past_grace else 0)
 
         async def expire() -> int:
             async with self.ctx.db.session() as s:
                 await s.execute(
                     update(Order)
                     .where(Order.id == o.id, Order.status == "pending")
-                    .values(hold_expires_at=utcnow() - timedelta(seconds=1))
+                    .values(hold_expires_at=utcnow() - timedelta(seconds=ago))
                 )
                 await s.commit()
             return await checkout.sweep_expired(self.ctx)
 
         swept = self.run(expire())
-        assert swept == (1 if o.status == "pending" else 0)
-        if o.status == "pending":
+        due = o.status == "pending" and (past_grace or o.intent is None)
+        assert swept == (1 if due else 0)
+        if due:
             o.status = "expired"
 
     @precondition(lambda self: self.orders)

@@ -44,6 +44,8 @@ from tests.integration.test_stampede import (
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 HOLD_SECONDS = 20
+# A payment under way when its hold ends gets this much longer to be confirmed.
+PAYMENT_GRACE_S = 15
 BUYERS = 2000
 
 
@@ -91,7 +93,9 @@ async def reconcile(sale: Sale) -> None:
 def test_kill_a_worker_mid_sale_and_no_paid_order_is_lost(tmp_path: Path) -> None:
     seed = random.randrange(2**32)
     rng = random.Random(seed)
-    with flash_sale(tmp_path, buyers=BUYERS, hold_seconds=HOLD_SECONDS) as sale:
+    with flash_sale(
+        tmp_path, buyers=BUYERS, hold_seconds=HOLD_SECONDS, payment_grace_s=PAYMENT_GRACE_S
+    ) as sale:
         victim = sale.workers[1]
         plans = [(buyer, plan(rng, n, buyer)) for n, buyer in enumerate(sale.buyers)]
         will_pay = {buyer.id: rng.random() < 0.7 for buyer in sale.buyers}
@@ -163,7 +167,7 @@ def test_kill_a_worker_mid_sale_and_no_paid_order_is_lost(tmp_path: Path) -> Non
                 assert a.order_id == known, f"{a.key}: a second order after the crash"
 
         # Holds whose payment died with the worker run out; their units come back.
-        pending = _wait_no_pending(sale, HOLD_SECONDS + 60)
+        pending = _wait_no_pending(sale, HOLD_SECONDS + PAYMENT_GRACE_S + 60)
         assert not pending, f"orders still pending after their hold: {pending[:5]}"
         asyncio.run(reconcile(sale))
 

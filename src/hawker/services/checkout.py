@@ -30,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     text,
 )
@@ -988,12 +989,21 @@ async def _after_step(ctx: Context, order: Order, step: rules.Step) -> None:
 
 async def sweep_expired(ctx: Context, batch: int = 200) -> int:
     """Expire pending orders whose hold ran out: their units go back on sale. Workers may
-    all sweep; each order is taken by one (row locks, skipped by the others)."""
+    all sweep; each order is taken by one (row locks, skipped by the others).
+
+    A payment under way when the hold ends (the buyer paid in its last seconds, the provider
+    is slow to confirm) gets `payment_grace_s` more: expiring it would take the buyer's
+    money only to give it back. A payment that never completes still ends then."""
     now = utcnow()
+    grace = timedelta(seconds=ctx.settings.payment_grace_s)
     async with ctx.db.session() as s:
         query = (
             select(Order)
-            .where(Order.status == PENDING, Order.hold_expires_at <= now)
+            .where(
+                Order.status == PENDING,
+                Order.hold_expires_at <= now,
+                or_(Order.payment_intent_id.is_(None), Order.hold_expires_at <= now - grace),
+            )
             .order_by(Order.hold_expires_at)
             .limit(batch)
             .with_for_update(skip_locked=True)
