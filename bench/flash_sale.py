@@ -332,6 +332,8 @@ class Run:
     started: float = 0.0
     sold_out_at: float | None = None
     elapsed: float = 0.0
+    server_cpu_s: float = 0.0
+    load_cpu_s: float = 0.0
 
 
 async def progress(run: Run, total: int, label: str, stop: asyncio.Event) -> None:
@@ -531,6 +533,22 @@ def gate_figures(redis_url: str | None, base: str, sale: Sale, units: int) -> di
     return {"initial": units, "left": int(left), "sold_and_held": units - int(left)}
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its children: the
+    server's cost, whatever else the machine is doing meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return total
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -542,8 +560,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def drive(
-    args: argparse.Namespace, base: str, sale: Sale, tokens: list[str], peer_url: str | None
+    args: argparse.Namespace, server: Server, sale: Sale, tokens: list[str], peer_url: str | None
 ) -> tuple[Run, Run | None]:
+    base = server.base
     # A few quiet requests first, as a show's page would make, so that the first second of the
     # sale does not also pay for the server's warm-up (imports, pools, the gate's pool load).
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -553,7 +572,10 @@ async def drive(
         f"stampede: {len(tokens):,} buyers over {args.connections} keep-alive connections",
         flush=True,
     )
+    server_cpu, own_cpu = tree_cpu_s(server.process.pid), time.process_time()
     ours = await stampede(base, sale, tokens, args.units, args.connections)
+    ours.server_cpu_s = tree_cpu_s(server.process.pid) - server_cpu
+    ours.load_cpu_s = time.process_time() - own_cpu
     theirs = None
     if peer_url is not None:
         print(
@@ -657,7 +679,7 @@ def main() -> dict[str, Any]:
             flush=True,
         )
         try:
-            ours, theirs = uvloop.run(drive(args, server.base, sale, tokens, peer_url))
+            ours, theirs = uvloop.run(drive(args, server, sale, tokens, peer_url))
         except BaseException:
             print(f"the server's log ends:\n{server.log.read_text()[-4000:]}", file=sys.stderr)
             raise
@@ -678,6 +700,10 @@ def main() -> dict[str, Any]:
         "p99_ms": round(percentile(ours.latencies, 0.99), 1),
         "sellout_s": round(ours.sold_out_at, 2) if ours.sold_out_at is not None else None,
         "run_s": round(ours.elapsed, 2),
+        # CPU per attempt, of the server's processes and of the load generator: the figure
+        # that does not depend on what else the machine was doing.
+        "server_cpu_us_per_attempt": round(ours.server_cpu_s / max(ours.attempts, 1) * 1e6),
+        "load_cpu_us_per_attempt": round(ours.load_cpu_s / max(ours.attempts, 1) * 1e6),
         "sold": ledger["sold"],
         "answered_201": ours.sold,
         "oversold": max(0, ledger["sold"] - args.units, gate_taken - args.units),
@@ -713,6 +739,10 @@ def report(f: dict[str, Any]) -> None:
     print(f"  buy attempts per second   {f['attempts_per_s']:>10,}")
     print(f"  latency p50 / p99         {f['p50_ms']:>7} ms / {f['p99_ms']} ms")
     print(f"  seconds to sell out       {f['sellout_s']!s:>10}")
+    print(
+        f"  CPU per attempt           {f['server_cpu_us_per_attempt']:>7} µs server,"
+        f" {f['load_cpu_us_per_attempt']} µs load generator"
+    )
     print(f"  units sold                {f['sold']:>10,} of {f['units']:,}")
     print(f"  oversold                  {f['oversold']:>10}")
     print(f"  duplicate orders          {f['duplicates']:>10}")

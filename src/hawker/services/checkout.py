@@ -347,9 +347,9 @@ async def do_buy(
     # Asked together, answered in the order of the checks: one wait instead of three.
     reads = _reads(ctx)
     existing, facts, shipping = await asyncio.gather(
-        reads.orders.get((buyer_id, key)),
-        reads.items.get((show_id, listing_id, variant_id)),
-        reads.addresses.get(buyer_id),
+        reads.orders.ask((buyer_id, key)),
+        reads.items.ask((show_id, listing_id, variant_id)),
+        reads.addresses.ask(buyer_id),
     )
     if existing is not None:
         return _same_request(existing, listing_id, variant_id, quantity), False

@@ -35,8 +35,9 @@ class Coalescer(Generic[K, V]):
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def get(self, key: K) -> V | None:
-        """The value for `key` (None if the fetch had none), from a fetch started now or later."""
+    def ask(self, key: K) -> asyncio.Future[V | None]:
+        """The value for `key` (None if the fetch had none), from a fetch started now or later,
+        as a future: several asks are awaited together (`asyncio.gather`) without a task each."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[V | None] = loop.create_future()
         self._waiting.setdefault(key, []).append(answer)
@@ -45,7 +46,10 @@ class Coalescer(Generic[K, V]):
             task = loop.create_task(self._lane())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await answer
+        return answer
+
+    async def get(self, key: K) -> V | None:
+        return await self.ask(key)
 
     async def _lane(self) -> None:
         try:

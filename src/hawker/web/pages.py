@@ -4,7 +4,7 @@ Other page modules build on three things exported here:
 
 - `templates`: the Jinja2 environment (autoescape on) over `web/templates`;
 - `page_context(request)`: what `base.html` needs (`request`, `user`, `actor`, `csrf_token`);
-- `require_user(request)`: the signed-in `User`, or raises `SignInRequired`, an HTTP 303
+- `require_user(request)`: the signed-in `Profile`, or raises `SignInRequired`, an HTTP 303
   to `/signin?next=<this page>` that the app's error handlers turn into a redirect.
 
 Every POST form carries a hidden `csrf` field. With a session it is the session's CSRF
@@ -35,8 +35,7 @@ from hawker.domain.errors import DomainError, Forbidden
 from hawker.domain.money import exponent
 from hawker.domain.roles import ANONYMOUS
 from hawker.services import accounts, checkout, shows, stream
-from hawker.services.accounts import COOKIE, SignIn
-from hawker.store.tables import User
+from hawker.services.accounts import COOKIE, Profile, SignIn
 from hawker.web.auth import check_csrf, current, get_ctx
 
 router = APIRouter(include_in_schema=False)
@@ -115,7 +114,7 @@ async def page_context(request: Request) -> dict[str, Any]:
     }
 
 
-async def require_user(request: Request) -> User:
+async def require_user(request: Request) -> Profile:
     """The signed-in user; raises `SignInRequired` (a redirect to /signin?next=...) if none."""
     found = await current(request)
     if found is None:
