@@ -270,3 +270,21 @@ async def test_concurrent_single_calls_each_get_their_own_answer(gate: RedisGate
     six = [a for a in by_pool["d:6"] if isinstance(a, Hold)]
     assert [a.ok for a in six].count(True) == 3
     assert await gate.levels("d:6") == Levels(3, 0, 3, 0)
+
+
+async def test_a_stock_job_runs_in_one_of_the_processes_sharing_the_gate(prefix: str) -> None:
+    """Two workers' periodic reconcile: one of them takes each round, the other skips it, and
+    the next round is open again once the first one's time is over."""
+    first, second = (
+        RedisGate(ENV.test_redis_url, prefix=prefix),
+        RedisGate(ENV.test_redis_url, prefix=prefix),
+    )
+    try:
+        turns = await asyncio.gather(first.lease("reconcile", 0.3), second.lease("reconcile", 0.3))
+        assert sorted(turns) == [False, True]
+        assert await first.lease("another job", 0.3), "each job has turns of its own"
+        await asyncio.sleep(0.4)
+        assert await second.lease("reconcile", 0.3)
+    finally:
+        await first.close()
+        await second.close()
