@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from hawker.domain.roles import Actor, check_admin
-from hawker.services.coalesce import Coalescer, padded, shared
+from hawker.services.coalesce import Coalescer, one_of, shared
 from hawker.services.context import Context
 from hawker.store.tables import AgencyMember, BrandMember, Session, User
 
@@ -176,13 +176,15 @@ async def _sessions(ctx: Context, hashes: list[str]) -> dict[str, tuple[Authenti
             *(_USERS.c[name] for name in _PROFILE),
         )
         .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
-        .where(_SESSIONS.c.token_hash.in_(padded(hashes)))
+        .where(one_of(ctx.db, _SESSIONS.c.token_hash, hashes))
     )
     async with ctx.db.session() as s:
         rows = (await s.execute(query)).all()
         user_ids = list({row.id for row in rows})
-        brands = await _memberships(s, BrandMember.user_id, BrandMember.brand_id, user_ids)
-        agencies = await _memberships(s, AgencyMember.user_id, AgencyMember.agency_id, user_ids)
+        brands = await _memberships(ctx, s, BrandMember.user_id, BrandMember.brand_id, user_ids)
+        agencies = await _memberships(
+            ctx, s, AgencyMember.user_id, AgencyMember.agency_id, user_ids
+        )
     out: dict[str, tuple[Authenticated, datetime]] = {}
     for row in rows:
         user = Profile(*row[4:])
@@ -201,11 +203,11 @@ async def _sessions(ctx: Context, hashes: list[str]) -> dict[str, tuple[Authenti
 
 
 async def _memberships(
-    s: AsyncSession, who: Any, what: Any, user_ids: list[int]
+    ctx: Context, s: AsyncSession, who: Any, what: Any, user_ids: list[int]
 ) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
     if user_ids:
-        rows = (await s.execute(select(who, what).where(who.in_(padded(user_ids))))).all()
+        rows = (await s.execute(select(who, what).where(one_of(ctx.db, who, user_ids)))).all()
         for user_id, group_id in rows:
             out.setdefault(user_id, []).append(group_id)
     return out

@@ -16,18 +16,15 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     String,
     Table,
     Text,
     TextClause,
-    any_,
-    bindparam,
     func,
     insert,
     or_,
@@ -57,12 +54,11 @@ from hawker.domain.stock import ReservationState, check_idempotency_key
 from hawker.live import events
 from hawker.live.gate import Hold
 from hawker.payments.port import CardDetails, EventType, PaymentIntent
-from hawker.services import stock
+from hawker.services import commissions, stock
 from hawker.services.accounts import utcnow
-from hawker.services.coalesce import Coalescer, padded, shared
+from hawker.services.coalesce import Coalescer, one_of, shared
 from hawker.services.context import Context
 from hawker.services.shows import ENDED, LIVE, access_show, show_facts
-from hawker.store.db import is_sqlite
 from hawker.store.tables import (
     Address,
     Brand,
@@ -160,6 +156,11 @@ class Item:
     variant: Variant
     product: Product
     deal: Deal | None
+    # Quotes without a coupon, by (quantity, deal price applies): they depend on nothing
+    # else, and the buys of one coalesced read share the Item (see `_plain_quote`).
+    quotes: dict[tuple[int, bool], Quote] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def pool(self) -> str:
@@ -259,6 +260,25 @@ def coupon_rule(c: Coupon) -> CouponRule:
     )
 
 
+def _deal_price(item: Item, now: datetime) -> Money | None:
+    """The deal's price if a deal on this item is running at `now`."""
+    if item.deal is None:
+        return None
+    rule = _deal_rule(item.deal)
+    return rule.price if rule.starts_at <= now < rule.ends_at else None
+
+
+def _line(item: Item, quantity: int, deal_price: Money | None) -> LineInput:
+    return LineInput(
+        listing_id=item.listing.id,
+        brand_id=item.product.brand_id,
+        listing_price=Money.from_minor(item.listing.price_minor, item.listing.currency),
+        quantity=quantity,
+        variant_id=item.variant.id,
+        deal_price=deal_price,
+    )
+
+
 async def _quote(
     ctx: Context,
     s: AsyncSession | None,
@@ -270,11 +290,6 @@ async def _quote(
     coupon: Coupon | None,
 ) -> Quote:
     now = utcnow()
-    deal_price = None
-    if item.deal is not None:
-        rule = _deal_rule(item.deal)
-        if rule.starts_at <= now < rule.ends_at:
-            deal_price = rule.price
     usage = None
     if coupon is not None:
         assert s is not None, "a coupon is read in a session"
@@ -282,22 +297,28 @@ async def _quote(
         # Uses are counted atomically by the gate at checkout; here only the claim matters.
         usage = CouponUsage(claimed=claimed)
     return price(
-        [
-            LineInput(
-                listing_id=item.listing.id,
-                brand_id=item.product.brand_id,
-                listing_price=Money.from_minor(item.listing.price_minor, item.listing.currency),
-                quantity=quantity,
-                variant_id=item.variant.id,
-                deal_price=deal_price,
-            )
-        ],
+        [_line(item, quantity, _deal_price(item, now))],
         show_id=show_id,
         currency=currency,
         now=now,
         coupon=coupon_rule(coupon) if coupon else None,
         usage=usage,
     )
+
+
+def _plain_quote(show_id: int, currency: str, item: Item, quantity: int) -> Quote:
+    """`_quote` without a coupon, which depends on nothing but the quantity and whether the
+    deal is on: priced once per Item (in a flash sale, the buys of one coalesced read share
+    it, and every one of them asks for the same price)."""
+    now = utcnow()
+    deal_price = _deal_price(item, now)
+    key = (quantity, deal_price is not None)
+    found = item.quotes.get(key)
+    if found is None:
+        found = item.quotes[key] = price(
+            [_line(item, quantity, deal_price)], show_id=show_id, currency=currency, now=now
+        )
+    return found
 
 
 async def quote(
@@ -373,7 +394,7 @@ async def do_buy(
             coupon = await _coupon(s, coupon_code, show_id, item.product.brand_id)
             q = await _quote(ctx, s, buyer_id, show_id, currency, item, quantity, coupon)
     else:
-        q = await _quote(ctx, None, buyer_id, show_id, currency, item, quantity, None)
+        q = _plain_quote(show_id, currency, item, quantity)
     if quote_fingerprint is not None:
         check_price_unchanged(q, quote_fingerprint)
     if item.deal is not None:
@@ -593,7 +614,7 @@ _UNNEST_ORDERS = _unnest_insert()
 async def _insert_orders(ctx: Context, orders: list[Order]) -> None:
     """Insert `orders` in one transaction and give each its id (all or none are written)."""
     async with ctx.db.session() as s:
-        if is_sqlite(ctx.db.url):
+        if ctx.db.sqlite:
             rows = [{name: getattr(o, name) for name in _ORDER_COLUMNS} for o in orders]
             ids = list((await s.execute(_INSERT_ORDERS, rows)).scalars().all())
         else:
@@ -637,7 +658,7 @@ def _reads(ctx: Context) -> _Reads:
             Coalescer(
                 lambda batch: _commit_orders(ctx, batch),
                 max_batch=500,
-                lanes=1 if is_sqlite(ctx.db.url) else 4,
+                lanes=1 if ctx.db.sqlite else 4,
             ),
         ),
     )
@@ -650,8 +671,8 @@ async def _orders_by_key(ctx: Context, keys: list[tuple[int, str]]) -> dict[tupl
         rows = (
             await s.execute(
                 select(_ORDERS).where(
-                    _one_of(ctx, _ORDERS.c.buyer_id, list({b for b, _ in keys})),
-                    _one_of(ctx, _ORDERS.c.idempotency_key, list({k for _, k in keys})),
+                    one_of(ctx.db, _ORDERS.c.buyer_id, list({b for b, _ in keys})),
+                    one_of(ctx.db, _ORDERS.c.idempotency_key, list({k for _, k in keys})),
                 )
             )
         ).all()
@@ -682,14 +703,6 @@ async def _items(
 _ADDRESSES = cast(Table, Address.__table__)
 
 
-def _one_of(ctx: Context, column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
-    """`column IN values`, as one array parameter on PostgreSQL: a single statement text
-    for any number of values, parsed once by the driver and the server."""
-    if is_sqlite(ctx.db.url):
-        return column.in_(padded(values))
-    return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-
-
 async def _addresses(ctx: Context, buyer_ids: list[int]) -> dict[int, dict[str, str]]:
     # Plain SQL: one row per buyer in the batch, read-only, so no ORM objects to build.
     columns = [_ADDRESSES.c[name] for name in ADDRESS_FIELDS]
@@ -697,7 +710,7 @@ async def _addresses(ctx: Context, buyer_ids: list[int]) -> dict[int, dict[str, 
         rows = (
             await s.execute(
                 select(_ADDRESSES.c.user_id, *columns).where(
-                    _one_of(ctx, _ADDRESSES.c.user_id, buyer_ids)
+                    one_of(ctx.db, _ADDRESSES.c.user_id, buyer_ids)
                 )
             )
         ).all()
@@ -877,6 +890,7 @@ async def _on_paid(ctx: Context, intent: PaymentIntent) -> None:
         else:
             order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.PAY).value
             order.paid_at = utcnow()
+            await commissions.on_paid(s, order)
             await s.commit()
         data = order_json(order)
         buyer = await s.get(User, order.buyer_id)
@@ -964,6 +978,8 @@ async def _step_order(
         step = rules.step(rules.OrderStatus(order.status), event)
         order.status = step.status.value
         order.closed_at = utcnow()
+        if step.refund_payment:
+            await commissions.on_refund(s, order, order.closed_at)
         await s.commit()
         data = order_json(order)
     await _after_step(ctx, order, step)

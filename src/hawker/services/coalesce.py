@@ -20,6 +20,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy.dialects import postgresql
+
+from hawker.store.db import Database
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -85,6 +90,15 @@ def padded(values: list[T]) -> list[T]:
     while size < len(values):
         size *= 2
     return values + values[:1] * (size - len(values))
+
+
+def one_of(db: Database, column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
+    """`column IN values` for a batch of keys: one array parameter on PostgreSQL, so that the
+    statement text is the same for any number of values and the driver and the server parse
+    it once; on SQLite an IN list of a few set lengths (`padded`)."""
+    if db.sqlite:
+        return column.in_(padded(values))
+    return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
 
 
 _SHARED: weakref.WeakKeyDictionary[object, dict[str, Any]] = weakref.WeakKeyDictionary()

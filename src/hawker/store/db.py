@@ -72,6 +72,7 @@ def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.sqlite = is_sqlite(url)
         self.engine = async_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
