@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
 
-from hawker.live.events import CHAT_MESSAGE, SHELF_PINNED, Event
+from hawker.live.events import CHAT_MESSAGE, ROOM_RESYNC, SHELF_PINNED, Event
 from hawker.live.redis_bus import RedisBus
 from tests.harness import ENV, need_service
 
@@ -71,3 +73,52 @@ async def test_seq_keeps_growing_when_redis_loses_its_counters(redis_url: str) -
         assert after > before
     finally:
         await bus.close()
+
+
+async def test_a_restarted_redis_is_rejoined_and_every_room_told_to_resync(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_faults import own_redis
+
+    with own_redis(tmp_path) as server:
+        bus, other = RedisBus(server.url), RedisBus(server.url)
+        await bus.start()
+        try:
+            await asyncio.wait_for(bus.wait_ready(), 5)
+            got: list[Event] = []
+            await bus.subscribe(7, got.append)
+            await asyncio.sleep(0.1)  # SUBSCRIBE is sent, not awaited
+            before = (await other.publish(7, SHELF_PINNED, {})).seq
+            server.stop()
+            for _ in range(100):
+                if not bus.ready:
+                    break
+                await asyncio.sleep(0.02)
+            assert not bus.ready
+            # Away: a publish fails at once instead of waiting for Redis to come back.
+            started = time.monotonic()
+            with pytest.raises(redis.RedisError):
+                await other.publish(7, SHELF_PINNED, {})
+            assert time.monotonic() - started < 1
+            # A room joined meanwhile is subscribed once Redis is back.
+            await bus.subscribe(8, got.append)
+            server.start()
+            await asyncio.wait_for(bus.wait_ready(), 5)
+            hints = [e for e in got if e.type == ROOM_RESYNC]
+            assert {e.show_id for e in hints} == {7, 8}
+            # The counter is gone with the restart: the snapshot a viewer asks for now is at
+            # a seq past anything before, and the next event follows it without a gap.
+            at = await bus.current_seq(7)
+            assert at > before
+            await asyncio.sleep(0.1)
+            after = await other.publish(8, SHELF_PINNED, {})
+            nxt = await other.publish(7, SHELF_PINNED, {})
+            assert nxt.seq == at + 1
+            for _ in range(100):
+                if len([e for e in got if e.type == SHELF_PINNED]) >= 3:
+                    break
+                await asyncio.sleep(0.02)
+            assert [e.seq for e in got if e.type == SHELF_PINNED] == [before, after.seq, nxt.seq]
+        finally:
+            await bus.close()
+            await other.close()

@@ -59,6 +59,18 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class Unavailable(DomainError):
+    """A backend the request needs (the database, Redis) cannot be reached just now. Nothing
+    was done; the same request may be sent again shortly."""
+
+    code = "service_unavailable"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
 # Checkout. Each error below may carry facts a client shows ("only 2 left", the new quote);
 # `details()` returns them as JSON-ready values so that the web layer can add them to the
 # error body next to code and message.

@@ -18,8 +18,19 @@ Handler = Callable[[Event], None]
 class Bus(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
+    @property
+    def ready(self) -> bool:
+        """Whether an event published now reaches this process's viewers (false while a
+        Redis bus is reconnecting)."""
+        ...
+
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event: ...
     async def current_seq(self, show_id: int) -> int: ...
+    async def snapshot_position(self, show_id: int) -> tuple[int, int | None]:
+        """The seq a snapshot taken now is at, and the viewer count announced up to it (None:
+        none yet). Read together, so that the count is never older than the seq."""
+        ...
+
     async def publish_viewers(self, show_id: int, local_count: int) -> int:
         """Report this process's viewers of a show; the room hears the global count when it
         changes. Returns the global count."""
@@ -43,6 +54,10 @@ class MemoryBus:
     async def close(self) -> None:
         self._handlers.clear()
 
+    @property
+    def ready(self) -> bool:
+        return True
+
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event:
         if type_ in STATE:
             self._seq[show_id] += 1
@@ -53,6 +68,9 @@ class MemoryBus:
 
     async def current_seq(self, show_id: int) -> int:
         return self._seq[show_id]
+
+    async def snapshot_position(self, show_id: int) -> tuple[int, int | None]:
+        return self._seq[show_id], self._viewers.get(show_id)
 
     async def publish_viewers(self, show_id: int, local_count: int) -> int:
         if self._viewers.get(show_id) != local_count:

@@ -40,6 +40,10 @@ ORDER_UPDATED = "order.updated"
 FIGURES_UPDATED = "figures.updated"
 # Only ever sent to one connection, never published.
 ROOM_SNAPSHOT = "room.snapshot"
+# Never published: a worker whose bus connection came back tells its own viewers that events
+# may have passed them by meanwhile, and they ask for a snapshot (seq 0: an older client
+# takes it for a stale state event and ignores it).
+ROOM_RESYNC = "room.resync"
 ERROR = "error"
 ACK = "ack"
 PONG = "pong"

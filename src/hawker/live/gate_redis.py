@@ -23,6 +23,8 @@ from importlib.resources import files
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
 from hawker.domain.errors import InvalidTransition, NotFound
@@ -71,7 +73,15 @@ class RedisGate:
     ) -> None:
         # In a stampede, a buy waits its turn for a connection instead of failing with
         # "too many connections"; more connections than cores on the Redis side buy nothing.
-        pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10)
+        # After a Redis restart every pooled connection is dead: each command gets one more
+        # try on a fresh connection, so that the first buys after it do not fail for that.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=10,
+            retry=Retry(NoBackoff(), 1),
+            socket_connect_timeout=2.0,
+        )
         self.redis: Redis = Redis.from_pool(pool)
         self.prefix = prefix
         # Concurrent `reserve` calls share script calls (see `reserve`): at most `lanes`

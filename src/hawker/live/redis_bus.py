@@ -1,8 +1,10 @@
 """The Redis bus: any number of processes share each show's events and its seq.
 
 One pub/sub connection per process; each room this process serves is one channel.
-If Redis goes away the reader reconnects and resubscribes; events published meanwhile
-are lost to this process, and its viewers see the gap in seq and resync from a snapshot.
+If Redis goes away (restarted, unreachable) the reader reconnects with backoff and
+resubscribes; events published meanwhile are lost to this process, so once it is back it
+tells each of its rooms to resync from a snapshot (`room.resync`). Meanwhile `ready` is
+false and a publish fails at once (ConnectionError) rather than waiting for Redis.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from hawker.live.bus import Handler
-from hawker.live.events import STATE, VIEWERS_COUNT, Event, now_ms
+from hawker.live.events import ROOM_RESYNC, STATE, VIEWERS_COUNT, Event, now_ms
 
 log = logging.getLogger(__name__)
 PREFIX = "hawker:show:"
@@ -32,6 +36,8 @@ _PUBLISH = (
 _PRESENCE = _LIBRARY + files("hawker.live").joinpath("presence.lua").read_text()
 # A worker that has not reported for this long no longer counts.
 PRESENCE_STALE_MS = 5_000
+# Reconnecting the pub/sub connection: the first try at once, then doubling up to this.
+RECONNECT_MAX_S = 2.0
 
 
 def channel(show_id: int) -> str:
@@ -40,7 +46,17 @@ def channel(show_id: int) -> str:
 
 class RedisBus:
     def __init__(self, url: str) -> None:
-        self.redis: Redis = Redis.from_url(url)
+        # A command gets one more try on a fresh connection (a pooled one may be from before
+        # a restart), no more: while Redis is away a publish fails at once instead of
+        # holding up the viewer who chatted for redis-py's default retries.
+        self.redis: Redis = Redis.from_url(
+            url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=2.0
+        )
+        # The listener never retries on its own: redis-py would resubscribe silently, and
+        # this bus must know about every lost connection to tell its rooms to resync.
+        self._listener: Redis = Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0
+        )
         self._publish = self.redis.register_script(_PUBLISH)
         self._presence = self.redis.register_script(_PRESENCE)
         self.worker = uuid.uuid4().hex[:12]
@@ -60,7 +76,13 @@ class RedisBus:
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._listener.aclose()
         await self.redis.aclose()
+
+    @property
+    def ready(self) -> bool:
+        """Subscribed and listening: what is published now reaches this process's viewers."""
+        return self._subscribed.is_set()
 
     async def publish(self, show_id: int, type_: str, data: dict[str, Any]) -> Event:
         at = now_ms()
@@ -90,14 +112,27 @@ class RedisBus:
         return int(total)
 
     async def current_seq(self, show_id: int) -> int:
-        value = await self.redis.get(f"{PREFIX}{show_id}:seq")
-        return int(value or 0)
+        return (await self.snapshot_position(show_id))[0]
+
+    async def snapshot_position(self, show_id: int) -> tuple[int, int | None]:
+        # A missing counter (a new show, or Redis restarted empty) starts where publish.lua
+        # would start it, so that a snapshot taken now is followed by seq + 1, not a gap.
+        # The count is read after the seq: it is the one announced at that seq or a newer one.
+        key = f"{PREFIX}{show_id}:seq"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, now_ms(), nx=True)
+            pipe.get(key)
+            pipe.get(f"{PREFIX}{show_id}:viewers")
+            _, seq, viewers = await pipe.execute()
+        return int(seq), None if viewers is None else int(viewers)
 
     async def subscribe(self, show_id: int, handler: Handler) -> None:
         first = show_id not in self._handlers
         self._handlers[show_id].append(handler)
-        if first and self._pubsub is not None:
-            await self._pubsub.subscribe(channel(show_id))
+        if first and self._pubsub is not None and self.ready:
+            # Without a connection the reader subscribes every room it has when it is back.
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.subscribe(channel(show_id))
 
     async def unsubscribe(self, show_id: int, handler: Handler) -> None:
         handlers = self._handlers.get(show_id)
@@ -111,23 +146,48 @@ class RedisBus:
                     await self._pubsub.unsubscribe(channel(show_id))
 
     async def _read_forever(self) -> None:
-        delay = 0.1
+        delay = 0.0
+        lost = False
         while True:
             try:
-                self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                if self._pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                self._pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
                 # A channel nobody listens to keeps the connection in subscribe mode.
-                await self._pubsub.subscribe(f"{PREFIX}_", *(channel(s) for s in self._handlers))
+                await self._pubsub.subscribe(f"{PREFIX}_")
+                # Until `ready`, `subscribe` leaves rooms to this loop, so rooms that join
+                # while it waits on Redis are taken too.
+                done: set[int] = set()
+                while missing := [s for s in self._handlers if s not in done]:
+                    await self._pubsub.subscribe(*(channel(s) for s in missing))
+                    done.update(missing)
                 self._subscribed.set()
-                delay = 0.1
+                if lost:
+                    log.warning("redis bus is back; %d rooms resync", len(self._handlers))
+                    self._tell_rooms_to_resync()
+                lost, delay = False, 0.0
                 async for message in self._pubsub.listen():
                     self._dispatch(message)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
-                log.warning("redis bus lost its connection (%s); reconnecting in %.1fs", exc, delay)
+                if not lost:
+                    log.warning("redis bus lost its connection (%s); reconnecting", exc)
+                lost = True
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                delay = min(max(delay * 2, 0.1), RECONNECT_MAX_S)
+
+    def _tell_rooms_to_resync(self) -> None:
+        """After a lost connection: whatever was published meanwhile never came here, and
+        after a Redis restart the next seq may even be the only sign of it, so every room
+        this process serves asks for a snapshot now. Its seq is read after this point, from
+        a connection that is subscribed again, so nothing after it can be missed."""
+        for show_id, handlers in list(self._handlers.items()):
+            event = Event(ROOM_RESYNC, 0, now_ms(), {"reason": "bus_reconnected"}, show_id)
+            for handler in list(handlers):
+                handler(event)
 
     async def wait_ready(self) -> None:
         """Until the pub/sub connection is subscribed (tests wait for it before publishing)."""

@@ -1,24 +1,38 @@
 """Chat and moderation: messages, requests by number, likes, hide, mute, ban, slow mode,
-banned words."""
+banned words.
+
+A message is written, committed and then published, like every change; while the database
+is out of reach it is checked against what this worker remembers of the show, published,
+and written behind (services/outbox.py), so that chat keeps flowing. While the bus is
+reconnecting a message is refused (`service_unavailable`) before anything is written.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain import chat as rules
-from hawker.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hawker.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from hawker.domain.requests import parse_request
 from hawker.domain.roles import Action, Actor, ShowFacts, check_in_show, is_staff
 from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.context import Context
+from hawker.services.outbox import CAPACITY, FORGET_AFTER_S, ShowMemory, Viewer
 from hawker.services.shows import ENDED, LIVE, access_show, access_show_for, show_facts
+from hawker.store.db import is_sqlite, unreachable
 from hawker.store.tables import AgencyMember, ChatMessage, Listing, Show, ShowSanction, User
+
+log = logging.getLogger(__name__)
 
 MAX_LIKES_PER_FRAME = 100
 
@@ -44,62 +58,244 @@ def message_json(
     }
 
 
+async def remember_show(
+    ctx: Context,
+    show: Show,
+    facts: ShowFacts,
+    numbers: dict[int, int],
+    user: User | None = None,
+    sanction: ShowSanction | None = None,
+) -> ShowMemory:
+    """Keep what checking a message in `show` needs, as just read from the database, for
+    sends while the database is away (services/outbox.py)."""
+    shows = ctx.chat_outbox.shows
+    memory = shows.get(show.id)
+    if memory is None:
+        memory = shows[show.id] = ShowMemory(
+            show.id, show.status, facts, show.slow_mode_seconds, [], numbers
+        )
+        await ctx.bus.subscribe(show.id, memory.hear)
+    memory.status, memory.facts, memory.numbers = show.status, facts, numbers
+    memory.slow_mode_seconds = show.slow_mode_seconds
+    memory.banned_words = list(show.banned_words or [])
+    memory.used = time.monotonic()
+    if user is not None:
+        muted = sanction.muted_until if sanction else None
+        memory.viewers[user.id] = Viewer(
+            user.display_name,
+            muted.timestamp() if muted else None,
+            bool(sanction and sanction.banned),
+        )
+    return memory
+
+
+# A message that passed the rules: its cleaned text, whether its sender is staff, and the
+# shelf number and listing it asks for.
+_Checked = tuple[str, bool, int | None, int | None]
+
+
+@dataclass
+class _Send:
+    """How far a send got, for when the database goes away in the middle of it."""
+
+    checked: _Checked | None = None
+    message_id: int | None = None  # once flushed the row's id is final, committed or not
+    created_at: datetime | None = None
+
+
+def _check(ctx: Context, actor: Actor, memory: ShowMemory, body: str) -> _Checked:
+    """The chat rules, against what is known of the show."""
+    check_in_show(actor, Action.CHAT_SEND, memory.facts)
+    assert actor.user_id is not None
+    if memory.status == ENDED:
+        raise Conflict("the show has ended; chat is closed", code="show_ended")
+    viewer = memory.viewers.get(actor.user_id, Viewer(None))
+    rules.check_may_chat(muted_until=viewer.muted_until, banned=viewer.banned, now=time.time())
+    text = rules.clean_message(body, ctx.settings.chat_max_length)
+    staff = is_staff(actor, memory.facts)
+    if not staff and rules.find_banned_word(text, memory.banned_words):
+        raise InvalidInput(
+            "your message holds a word this show does not allow", code="message_blocked"
+        )
+    ctx.chat_gate(memory.show_id).check(
+        actor.user_id, ctx.clock(), slow_mode=memory.slow_mode_seconds, exempt=staff
+    )
+    number = parse_request(text, len(memory.numbers)) if not staff else None
+    return text, staff, number, memory.numbers.get(number) if number else None
+
+
 async def do_send_message(ctx: Context, actor: Actor, show_id: int, body: str) -> dict[str, Any]:
+    if not ctx.bus.ready:
+        raise Unavailable("live chat is reconnecting; send it again in a moment")
+    send = _Send()
+    try:
+        data, listing_id, number = await _write_message(ctx, actor, show_id, body, send)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        return await _send_behind(ctx, actor, show_id, body, send)
+    await ctx.bus.publish(show_id, events.CHAT_MESSAGE, data)
+    if listing_id:
+        try:
+            await notify_request_count(ctx, show_id, listing_id, number)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            # The message is out; the count follows with the next request for it.
+            log.warning("request count for listing %s not sent: %s", listing_id, exc)
+    return data
+
+
+async def _write_message(
+    ctx: Context, actor: Actor, show_id: int, body: str, send: _Send
+) -> tuple[dict[str, Any], int | None, int | None]:
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         facts = await show_facts(s, show)
         check_in_show(actor, Action.CHAT_SEND, facts)
         assert actor.user_id is not None
-        if show.status == ENDED:
-            raise Conflict("the show has ended; chat is closed", code="show_ended")
         sanction = await sanction_of(s, show_id, actor.user_id)
-        now = utcnow()
-        muted = sanction.muted_until if sanction else None
-        rules.check_may_chat(
-            muted_until=muted.timestamp() if muted else None,
-            banned=bool(sanction and sanction.banned),
-            now=now.timestamp(),
-        )
-        text = rules.clean_message(body, ctx.settings.chat_max_length)
-        staff = is_staff(actor, facts)
-        if not staff and rules.find_banned_word(text, show.banned_words or []):
-            raise InvalidInput(
-                "your message holds a word this show does not allow", code="message_blocked"
-            )
-        ctx.chat_gate(show_id).check(
-            actor.user_id, ctx.clock(), slow_mode=show.slow_mode_seconds, exempt=staff
-        )
+        user = await s.get(User, actor.user_id)
+        assert user is not None
         listings = (
             await s.execute(select(Listing.position, Listing.id).where(Listing.show_id == show_id))
         ).all()
-        by_number = dict(listings)
-        number = parse_request(text, len(by_number)) if not staff else None
+        memory = await remember_show(ctx, show, facts, dict(listings), user, sanction)
+        text, staff, number, listing_id = send.checked = _check(ctx, actor, memory, body)
         message = ChatMessage(
             show_id=show_id,
             user_id=actor.user_id,
             body=text,
-            request_listing_id=by_number.get(number) if number else None,
+            request_listing_id=listing_id,
             hidden=False,
-            created_at=now,
+            created_at=utcnow(),
         )
+        send.created_at = message.created_at
         s.add(message)
+        await s.flush()
+        send.message_id = message.id
         await s.commit()
-        user = await s.get(User, actor.user_id)
-        assert user is not None
-        data = message_json(message, user, number=number, staff=staff)
-        count = (
-            await _request_count(s, show_id, message.request_listing_id)
-            if message.request_listing_id
-            else 0
-        )
+    return message_json(message, user, number=number, staff=staff), listing_id, number
+
+
+async def _send_behind(
+    ctx: Context, actor: Actor, show_id: int, body: str, send: _Send
+) -> dict[str, Any]:
+    """The database went away: check against what is remembered, publish, write later."""
+    box = ctx.chat_outbox
+    memory = box.shows.get(show_id)
+    assert actor.user_id is not None
+    viewer = memory.viewers.get(actor.user_id) if memory else None
+    if (
+        memory is None
+        or viewer is None
+        or viewer.name is None
+        or box.full
+        or (send.message_id is None and not box.ids)  # no id to give it (SQLite: never)
+        or is_sqlite(ctx.db.url)
+    ):
+        raise Unavailable("chat is paused: the database cannot be reached just now")
+    text, staff, number, listing_id = send.checked or _check(ctx, actor, memory, body)
+    message_id = send.message_id if send.message_id is not None else box.ids.popleft()
+    created_at = send.created_at or utcnow()
+    data = {
+        "id": message_id,
+        "user": {"id": actor.user_id, "display_name": viewer.name},
+        "body": text,
+        "request": None if listing_id is None else {"listing_id": listing_id, "number": number},
+        "staff": staff,
+        "at": created_at.isoformat(),
+    }
     await ctx.bus.publish(show_id, events.CHAT_MESSAGE, data)
-    if message.request_listing_id:
-        await ctx.bus.publish(
-            show_id,
-            events.REQUESTS_COUNTED,
-            {"listing_id": message.request_listing_id, "number": number, "count": count},
-        )
+    # Written with the id it went out with: a row whose commit did get through before the
+    # connection broke is not written twice.
+    box.pending.append(
+        {
+            "id": message_id,
+            "show_id": show_id,
+            "user_id": actor.user_id,
+            "body": text,
+            "request_listing_id": listing_id,
+            "hidden": False,
+            "created_at": created_at,
+        }
+    )
     return data
+
+
+async def flush_outbox(ctx: Context) -> None:
+    """Periodic: write the messages sent while the database was away, take a fresh block
+    of ids when it is due, and forget shows this worker no longer serves."""
+    box = ctx.chat_outbox
+    now = time.monotonic()
+    for show_id, memory in list(box.shows.items()):
+        if show_id not in ctx.hub.rooms and now - memory.used > FORGET_AFTER_S:
+            del box.shows[show_id]
+            await ctx.bus.unsubscribe(show_id, memory.hear)
+    await write_outbox(ctx)
+    if box.ids_due() and not is_sqlite(ctx.db.url):
+        async with ctx.db.session() as s:
+            ids = await s.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('chat_messages', 'id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"n": CAPACITY},
+            )
+            box.take_ids(list(ids))
+
+
+async def write_outbox(ctx: Context) -> None:
+    """Write the messages sent while the database was away; then count the requests by
+    number among them again."""
+    box = ctx.chat_outbox
+    if not box.pending:
+        return
+    rows = box.pending[:]
+    requests = await _write_rows(ctx, rows)
+    del box.pending[: len(rows)]
+    log.info("wrote %d chat messages sent while the database was away", len(rows))
+    for show_id, listing_id in requests:
+        await notify_request_count(ctx, show_id, listing_id)
+
+
+async def _write_rows(ctx: Context, rows: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """Insert `rows`, each once whatever got through before; the requests they hold."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    async with ctx.db.session() as s:
+        try:
+            await s.execute(pg_insert(ChatMessage).on_conflict_do_nothing(), rows)
+            await s.commit()
+        except IntegrityError:
+            # A listing or a show deleted meanwhile: each row on its own, a request for a
+            # listing that is gone kept as a plain message, a message for a show gone dropped.
+            await s.rollback()
+            for row in rows:
+                for attempt in (row, {**row, "request_listing_id": None}):
+                    try:
+                        await s.execute(pg_insert(ChatMessage).on_conflict_do_nothing(), [attempt])
+                        await s.commit()
+                        break
+                    except IntegrityError:
+                        await s.rollback()
+                else:
+                    log.warning("chat message %s could not be written: its show is gone", row["id"])
+    return {(r["show_id"], r["request_listing_id"]) for r in rows if r["request_listing_id"]}
+
+
+async def notify_request_count(
+    ctx: Context, show_id: int, listing_id: int, number: int | None = None
+) -> None:
+    async with ctx.db.session() as s:
+        count = await _request_count(s, show_id, listing_id)
+        if number is None:
+            number = await s.scalar(select(Listing.position).where(Listing.id == listing_id))
+    await ctx.bus.publish(
+        show_id,
+        events.REQUESTS_COUNTED,
+        {"listing_id": listing_id, "number": number, "count": count},
+    )
 
 
 async def _request_count(s: AsyncSession, show_id: int, listing_id: int) -> int:
@@ -141,9 +337,11 @@ async def recent_messages(
                 )
             ).all()
         )
+    # In the order they were sent: a message written late (services/outbox.py) has an id
+    # from a block its worker took a little earlier.
     return [
         message_json(m, u, number=pos, staff=u.id in staff_ids or u.is_admin)
-        for m, u, pos in reversed(rows)
+        for m, u, pos in sorted(rows, key=lambda row: (row[0].created_at, row[0].id))
     ]
 
 
@@ -153,22 +351,32 @@ async def do_like(ctx: Context, actor: Actor, show_id: int, count: int) -> None:
         raise InvalidInput(
             f"a like frame holds 1 to {MAX_LIKES_PER_FRAME} taps", code="invalid_likes"
         )
-    async with ctx.db.session() as s:
-        show = await access_show(s, show_id)
-        check_in_show(actor, Action.LIKE, await show_facts(s, show))
-        if show.status != LIVE:
-            raise Conflict("likes are for a show on air", code="show_not_live")
+    try:
+        async with ctx.db.session() as s:
+            show = await access_show(s, show_id)
+            status, facts = show.status, await show_facts(s, show)
+    except Exception as exc:
+        # The database away: what this worker remembers of the show will do for a like.
+        memory = ctx.chat_outbox.shows.get(show_id)
+        if not unreachable(exc) or memory is None:
+            raise
+        status, facts = memory.status, memory.facts
+    check_in_show(actor, Action.LIKE, facts)
+    if status != LIVE:
+        raise Conflict("likes are for a show on air", code="show_not_live")
     ctx.pending_likes[show_id] += count
 
 
 async def flush_likes(ctx: Context) -> None:
-    pending = {k: v for k, v in ctx.pending_likes.items() if v}
-    ctx.pending_likes.clear()
-    for show_id, count in pending.items():
+    # Taken off only once written: taps counted while the database is away go out later.
+    for show_id, count in [(k, v) for k, v in ctx.pending_likes.items() if v]:
         async with ctx.db.session() as s:
             await s.execute(update(Show).where(Show.id == show_id).values(likes=Show.likes + count))
             await s.commit()
             total = await s.scalar(select(Show.likes).where(Show.id == show_id))
+        ctx.pending_likes[show_id] -= count
+        if not ctx.pending_likes[show_id]:
+            del ctx.pending_likes[show_id]
         await ctx.bus.publish(show_id, events.LIKES_BURST, {"count": count, "total": total})
 
 

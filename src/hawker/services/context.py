@@ -19,6 +19,7 @@ from hawker.live.gate import StockGate, make_gate
 from hawker.live.hub import Hub, HubLimits
 from hawker.payments.port import PaymentProvider
 from hawker.payments.webhooks import SeenEvents
+from hawker.services.outbox import ChatOutbox
 from hawker.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class Context:
     dirty_figures: set[int] = field(default_factory=set)
     # Show -> (latest buyer, listing number, sales since the last ticker line).
     sales: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    # Chat sent while the database was away, and what checking it needs (services/chat.py).
+    chat_outbox: ChatOutbox = field(default_factory=ChatOutbox)
 
     def mark_stock(self, show_id: int, pool: str) -> None:
         self.dirty_stock[show_id].add(pool)
@@ -106,6 +109,7 @@ async def start(ctx: Context) -> None:
         (s.stock_flush_s, live_sales.flush),
         (s.deals_tick_s, deals.tick),
         (s.sweep_s, checkout.sweep_expired),
+        (0.5, chat.flush_outbox),
         (stock.RECONCILE_S, stock.reconcile_turn),
     ):
         ctx.tasks.append(asyncio.create_task(_every(seconds, job, ctx)))
@@ -116,6 +120,7 @@ async def start(ctx: Context) -> None:
 
 
 async def stop(ctx: Context) -> None:
+    from hawker.services import chat
     from hawker.video import service as video
 
     await video.stop(ctx)  # first: it flushes recordings and still reads the database
@@ -123,7 +128,17 @@ async def stop(ctx: Context) -> None:
         task.cancel()
     await asyncio.gather(*ctx.tasks, return_exceptions=True)
     ctx.tasks.clear()
+    # Under uvicorn the viewers were already told to reconnect elsewhere (it closes each
+    # socket with 1012 before the app stops); any still here are told now.
     await ctx.hub.close()
+    if ctx.chat_outbox.pending:
+        try:
+            await asyncio.wait_for(chat.write_outbox(ctx), 10.0)
+        except Exception:
+            log.exception(
+                "%d chat messages sent while the database was away are lost",
+                len(ctx.chat_outbox.pending),
+            )
     await ctx.bus.close()
     await ctx.payments.aclose()
     await ctx.gate.close()
@@ -131,9 +146,17 @@ async def stop(ctx: Context) -> None:
 
 
 async def _every(seconds: float, job: Any, ctx: Context) -> None:
+    failing = False
     while True:
         await asyncio.sleep(seconds)
         try:
             await job(ctx)
         except Exception:  # a failed tick must not stop the next one
-            log.exception("periodic job %s failed", job.__name__)
+            # While the database or Redis is away every tick fails: said once, not each time.
+            if not failing:
+                log.exception("periodic job %s failed; it goes on trying", job.__name__)
+            failing = True
+        else:
+            if failing:
+                log.info("periodic job %s works again", job.__name__)
+            failing = False

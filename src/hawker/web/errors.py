@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import Match
 
-from hawker.domain.errors import DomainError, RateLimited
+from hawker.domain.errors import DomainError, Unavailable
+from hawker.store.db import unreachable
+
+log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -31,15 +40,50 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def outage(exc: BaseException) -> Unavailable | None:
+    """The answer to an error that says a backend is out of reach (the database, Redis):
+    503 `service_unavailable`, try again shortly. None for any other error."""
+    if isinstance(exc, Unavailable):
+        return exc
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return Unavailable("the live service is reconnecting; try again in a moment")
+    if unreachable(exc):
+        return Unavailable("the database cannot be reached just now; try again in a moment")
+    return None
+
+
+def retry_headers(exc: DomainError) -> dict[str, str]:
+    retry = getattr(exc, "retry_after", None)
+    return {} if retry is None else {"Retry-After": str(max(1, round(retry)))}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        headers = {}
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return JSONResponse(
-            error_body(exc.code, exc.message, **exc.details()), exc.status, headers=headers
+            error_body(exc.code, exc.message, **exc.details()),
+            exc.status,
+            headers=retry_headers(exc),
         )
+
+    async def backend_error(request: Request, exc: Exception) -> Response:
+        # A database or Redis that is away is a 503 the client may retry, never a 500. The
+        # handlers are looked up now: pages.install wraps them to answer pages in HTML.
+        handlers = request.app.exception_handlers
+        unavailable = outage(exc)
+        if unavailable is None:
+            log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+            fallback = handlers.get(Exception)
+            if fallback is None:
+                return JSONResponse(error_body("internal", "the server failed; try again"), 500)
+            response: Response = await fallback(request, exc)
+            return response
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        response = await handlers[DomainError](request, unavailable)
+        return response
+
+    for backend in (DBAPIError, PoolTimeout, RedisError):
+        app.add_exception_handler(backend, backend_error)
 
     @app.exception_handler(IntegrityError)
     async def duplicate(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -21,13 +21,13 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hawker.domain.errors import DomainError, RateLimited
+from hawker.domain.errors import DomainError
 from hawker.domain.roles import ANONYMOUS
 from hawker.services import checkout
 from hawker.services.context import Context
 from hawker.web.api.schemas import MAX_ID
 from hawker.web.auth import authenticate, bearer_token
-from hawker.web.errors import error_body
+from hawker.web.errors import error_body, outage, retry_headers
 
 _PATH = re.compile(r"/api/v1/shows/([1-9][0-9]{0,18})/orders")
 _KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -93,12 +93,7 @@ class FastBuy:
                 quote_fingerprint=fields.get("quote_fingerprint"),
             )
         except DomainError as exc:
-            headers = list(_JSON_HEADERS)
-            if isinstance(exc, RateLimited):
-                headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
-            await _answer(
-                send, exc.status, error_body(exc.code, exc.message, **exc.details()), headers
-            )
+            await _refuse(send, exc)
             return
         except IntegrityError:
             # As web/errors.py answers it for the route.
@@ -109,7 +104,20 @@ class FastBuy:
                 _JSON_HEADERS,
             )
             return
+        except Exception as exc:
+            # The database or Redis out of reach: 503, as web/errors.py answers the route.
+            unavailable = outage(exc)
+            if unavailable is None:
+                raise
+            await _refuse(send, unavailable)
+            return
         await _answer(send, 201 if created else 200, order, _JSON_HEADERS)
+
+
+async def _refuse(send: Send, exc: DomainError) -> None:
+    headers = list(_JSON_HEADERS)
+    headers += [(k.lower().encode(), v.encode()) for k, v in retry_headers(exc).items()]
+    await _answer(send, exc.status, error_body(exc.code, exc.message, **exc.details()), headers)
 
 
 def _is_json(content_type: bytes | None) -> bool:

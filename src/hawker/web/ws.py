@@ -27,6 +27,7 @@ from hawker.services import chat, checkout, coupons, rooms, shelf
 from hawker.services.accounts import COOKIE
 from hawker.services.context import Context
 from hawker.web.auth import authenticate
+from hawker.web.errors import outage
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -102,12 +103,16 @@ class Room:
                 extra["retry_after"] = round(retry, 1)
             assert self.connection is not None
             self.connection.send_direct(events.error_frame(exc.code, exc.message, ref=ref, **extra))
-        except Exception:
+        except Exception as exc:
             # One frame that fails (a database hiccup) must not end the viewer's session.
-            log.exception("room frame failed in show %s", self.show_id)
+            down = outage(exc)  # the database or Redis out of reach: "service_unavailable"
+            if down is None:
+                log.exception("room frame failed in show %s", self.show_id)
             assert self.connection is not None
             self.connection.send_direct(
-                events.error_frame("internal", "the server failed; try again", ref=ref)
+                events.error_frame(down.code, down.message, ref=ref, retry_after=1)
+                if down
+                else events.error_frame("internal", "the server failed; try again", ref=ref)
             )
 
 

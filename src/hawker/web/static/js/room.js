@@ -10,6 +10,13 @@
  * Ordering: state events carry seq+1 each; ephemeral ones (chat, likes) carry the seq of
  * the last state event. A gap means events were lost, so the room asks for a fresh
  * snapshot and ignores everything until it arrives. Callbacks only ever see events in order.
+ * A worker whose bus came back after losing Redis says so (room.resync): events may have
+ * passed it by, so the room asks for a snapshot too. A snapshot request the server could
+ * not answer (its database or Redis away) is asked again, with backoff, until it is.
+ *
+ * Reconnecting: a socket that closes for any reason but a ban or a missing show is opened
+ * again after a backoff with jitter (a server draining for a restart closes with 1012; a
+ * viewer too far behind is cut off with 1013), and the new socket starts with a snapshot.
  *
  * Targeted events (order.updated for the buyer, figures.updated for staff) carry the seq of
  * the last state event but are never dropped and say nothing about shared state, so they
@@ -41,6 +48,9 @@
     this.ws = null;
     this.lastSeq = null;
     this.resyncing = false;
+    this.resyncRef = null;
+    this.resyncTries = 0;
+    this.resyncTimer = null;
     this.ref = 0;
     this.attempt = 0;
     this.closed = false;
@@ -72,6 +82,8 @@
     // Until the snapshot arrives nothing else may be applied.
     this.lastSeq = null;
     this.resyncing = true;
+    this.resyncRef = null;
+    clearTimeout(this.resyncTimer);
     ws.onmessage = function (msg) {
       if (ws !== self.ws) return;
       var payload;
@@ -126,6 +138,9 @@
     if (type === "room.snapshot") {
       this.lastSeq = event.data.seq;
       this.resyncing = false;
+      this.resyncRef = null;
+      this.resyncTries = 0;
+      clearTimeout(this.resyncTimer);
       this.attempt = 0;
       this.seenChat = new Set();
       var chat = event.data.chat || [];
@@ -134,9 +149,18 @@
       this.onSnapshot(event.data);
       return;
     }
+    if (type === "room.resync") {
+      this.resync(true);
+      return;
+    }
     if (DIRECT[type]) {
       if (type === "error") {
         var data = event.data || {};
+        if (this.resyncRef !== null && data.ref === this.resyncRef) {
+          // The snapshot could not be built just now: ask again a little later.
+          this.retryResync();
+          return;
+        }
         // The server names why it refuses the socket before closing it.
         if (data.code === "banned" || data.code === "show_not_found") {
           this.fatal = { code: data.code === "banned" ? "banned" : "not_found", message: data.message };
@@ -172,11 +196,23 @@
     this.onEvent(event);
   };
 
-  HawkerRoom.prototype.resync = function () {
-    if (this.resyncing) return;
+  HawkerRoom.prototype.resync = function (force) {
+    if (this.resyncing && !force) return;
+    if (this.resyncing && this.lastSeq === null) return;  // the first snapshot is coming
     this.resyncing = true;
+    clearTimeout(this.resyncTimer);
     this.onStatus("resyncing");
-    this.send({ type: "resync" });
+    this.resyncRef = this.send({ type: "resync" });
+  };
+
+  HawkerRoom.prototype.retryResync = function () {
+    var self = this;
+    this.resyncTries += 1;
+    var base = Math.min(5000, 250 * Math.pow(2, Math.min(this.resyncTries - 1, 5)));
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(function () {
+      if (self.resyncing && self.ws) self.resync(true);
+    }, base / 2 + Math.random() * base / 2);
   };
 
   HawkerRoom.prototype.send = function (frame) {
@@ -193,6 +229,7 @@
   HawkerRoom.prototype.close = function () {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.resyncTimer);
     clearInterval(this.pingTimer);
     if (this.ws) this.ws.close(1000, "bye");
   };
