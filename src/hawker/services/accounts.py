@@ -12,7 +12,7 @@ from typing import Any, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Table, delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hawker.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from hawker.domain.roles import Actor, check_admin
@@ -178,12 +178,12 @@ async def _sessions(ctx: Context, hashes: list[str]) -> dict[str, tuple[Authenti
         .join(_USERS, _USERS.c.id == _SESSIONS.c.user_id)
         .where(one_of(ctx.db, _SESSIONS.c.token_hash, hashes))
     )
-    async with ctx.db.session() as s:
-        rows = (await s.execute(query)).all()
+    async with ctx.db.reads() as conn:
+        rows = (await conn.execute(query)).all()
         user_ids = list({row.id for row in rows})
-        brands = await _memberships(ctx, s, BrandMember.user_id, BrandMember.brand_id, user_ids)
+        brands = await _memberships(ctx, conn, BrandMember.user_id, BrandMember.brand_id, user_ids)
         agencies = await _memberships(
-            ctx, s, AgencyMember.user_id, AgencyMember.agency_id, user_ids
+            ctx, conn, AgencyMember.user_id, AgencyMember.agency_id, user_ids
         )
     out: dict[str, tuple[Authenticated, datetime]] = {}
     for row in rows:
@@ -203,11 +203,11 @@ async def _sessions(ctx: Context, hashes: list[str]) -> dict[str, tuple[Authenti
 
 
 async def _memberships(
-    ctx: Context, s: AsyncSession, who: Any, what: Any, user_ids: list[int]
+    ctx: Context, conn: AsyncConnection, who: Any, what: Any, user_ids: list[int]
 ) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
     if user_ids:
-        rows = (await s.execute(select(who, what).where(one_of(ctx.db, who, user_ids)))).all()
+        rows = (await conn.execute(select(who, what).where(one_of(ctx.db, who, user_ids)))).all()
         for user_id, group_id in rows:
             out.setdefault(user_id, []).append(group_id)
     return out

@@ -667,9 +667,9 @@ def _reads(ctx: Context) -> _Reads:
 async def _orders_by_key(ctx: Context, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Order]:
     # Plain SQL: in a stampede nearly every key finds nothing, and the ORM's per-query setup
     # cost more than the query; the rare order found becomes a detached Order to answer with.
-    async with ctx.db.session() as s:
+    async with ctx.db.reads() as conn:
         rows = (
-            await s.execute(
+            await conn.execute(
                 select(_ORDERS).where(
                     one_of(ctx.db, _ORDERS.c.buyer_id, list({b for b, _ in keys})),
                     one_of(ctx.db, _ORDERS.c.idempotency_key, list({k for _, k in keys})),
@@ -706,9 +706,9 @@ _ADDRESSES = cast(Table, Address.__table__)
 async def _addresses(ctx: Context, buyer_ids: list[int]) -> dict[int, dict[str, str]]:
     # Plain SQL: one row per buyer in the batch, read-only, so no ORM objects to build.
     columns = [_ADDRESSES.c[name] for name in ADDRESS_FIELDS]
-    async with ctx.db.session() as s:
+    async with ctx.db.reads() as conn:
         rows = (
-            await s.execute(
+            await conn.execute(
                 select(_ADDRESSES.c.user_id, *columns).where(
                     one_of(ctx.db, _ADDRESSES.c.user_id, buyer_ids)
                 )

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -90,11 +91,20 @@ class Database:
         self.sqlite = is_sqlite(url)
         self.engine = async_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for plain reads that stand alone (one statement, or several that need
+        not see one snapshot): in autocommit, so no BEGIN and ROLLBACK round trips and no ORM
+        session to set up. The hot path's batched look-ups use it."""
+        async with self._autocommit.connect() as conn:
+            yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()
