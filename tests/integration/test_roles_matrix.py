@@ -6,9 +6,11 @@ change state are chosen so that repeating them (by each allowed role) is harmles
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,6 +35,10 @@ class Cast:
     message_id: int
     victim: Person
     helper: Person
+    agency_id: int
+    invitation_id: int
+    contract_id: int
+    settlement_id: int
 
     def client(self, role: str) -> httpx.Client:
         return self.world.anonymous if role == "anonymous" else self.people[role].http
@@ -59,17 +65,56 @@ def cast(server: LiveServer) -> Iterator[Cast]:
     product = merchant.get(f"/brands/{brand['id']}/products").json()[0]
     agency = people["agency"].post("/agencies", json={"name": f"MCN {uuid.uuid4().hex[:8]}"})
     assert agency.status_code == 201, agency.text
-    signed = people["agency"].post(
-        f"/agencies/{agency.json()['id']}/hosts", json={"email": host.email}
+    agency_id = agency.json()["id"]
+    invited = people["agency"].post(
+        f"/agencies/{agency_id}/invitations", json={"email": host.email}
     )
+    assert invited.status_code == 201, invited.text
+    signed = host.post(f"/invitations/{invited.json()['id']}/accept")
     assert signed.status_code == 200, signed.text
+    contract = merchant.post("/contracts", json=_offer(brand["id"], agency_id, 0))
+    assert contract.status_code == 201, contract.text
+    accepted = people["agency"].post(f"/contracts/{contract.json()['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    settlement = merchant.post(f"/brands/{brand['id']}/settlements")
+    assert settlement.status_code == 201, settlement.text
     added = host.post(f"/shows/{show['id']}/moderators", json={"email": people["moderator"].email})
     assert added.status_code == 200, added.text
     victim, helper = world.person("Victim"), world.person("Helper")
     message = victim.post(f"/shows/{show['id']}/chat", json={"body": "hide me"})
     assert message.status_code == 201, message.text
-    yield Cast(world, people, show, shelf, brand, product, message.json()["id"], victim, helper)
+    yield Cast(
+        world,
+        people,
+        show,
+        shelf,
+        brand,
+        product,
+        message.json()["id"],
+        victim,
+        helper,
+        agency_id,
+        invited.json()["id"],
+        contract.json()["id"],
+        settlement.json()["id"],
+    )
     world.close()
+
+
+_offers = itertools.count(1)
+
+
+def _offer(brand_id: int, agency_id: int, n: int) -> dict[str, Any]:
+    """A contract offer whose dates overlap no other offer of the run: the n-th ten-day
+    window after the first, which starts an hour ago (so shows may be booked under it)."""
+    start = datetime.now(UTC) - timedelta(hours=1) + timedelta(days=10 * n)
+    return {
+        "brand_id": brand_id,
+        "agency_id": agency_id,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=5)).isoformat(),
+        "rates": [{"host_share": "10", "agency_share": "5"}],
+    }
 
 
 def _fresh_show(cast: Cast) -> int:
@@ -109,6 +154,25 @@ ACTIONS: dict[str, Act] = {
     "create show for host": lambda c, h: h.post(
         "/shows", json={"title": "Booked", "host_id": c.people["host"].id}
     ),
+    "invite host": lambda c, h: h.post(
+        f"/agencies/{c.agency_id}/invitations", json={"email": c.people["other_host"].email}
+    ),
+    "accept invitation": lambda c, h: h.post(f"/invitations/{c.invitation_id}/accept"),
+    "see agency hosts": lambda c, h: h.get(f"/agencies/{c.agency_id}/hosts"),
+    "offer contract": lambda c, h: h.post(
+        "/contracts", json=_offer(c.brand["id"], c.agency_id, next(_offers))
+    ),
+    "see contract": lambda c, h: h.get(f"/contracts/{c.contract_id}"),
+    "accept contract": lambda c, h: h.post(f"/contracts/{c.contract_id}/accept"),
+    "book show under contract": lambda c, h: h.post(
+        "/shows",
+        json={"title": "Brand day", "host_id": c.people["host"].id, "contract_id": c.contract_id},
+    ),
+    "see brand lines": lambda c, h: h.get(f"/brands/{c.brand['id']}/commissions"),
+    "close brand settlement": lambda c, h: h.post(f"/brands/{c.brand['id']}/settlements"),
+    "see brand settlement": lambda c, h: h.get(f"/settlements/{c.settlement_id}"),
+    "see agency settlements": lambda c, h: h.get(f"/agencies/{c.agency_id}/settlements"),
+    "see host settlements": lambda c, h: h.get(f"/hosts/{c.people['host'].id}/settlements"),
 }
 
 Y, N = True, False
@@ -130,6 +194,21 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     "create product":       (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
     "edit variant":         (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
     "create show for host": (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    # The business side: agency staff see and act for their agency, its hosts and its
+    # contracts; brand staff for their brand; a host for itself; an admin for all, except
+    # answering an invitation, which binds the host and so is the host's alone.
+    "invite host":          (N,  N,    N,   N,     N,   N,    N,    Y,     Y),
+    "accept invitation":    (N,  N,    Y,   N,     N,   N,    N,    N,     N),
+    "see agency hosts":     (N,  N,    N,   N,     N,   N,    N,    Y,     Y),
+    "offer contract":       (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    "see contract":         (N,  N,    N,   N,     N,   Y,    N,    Y,     Y),
+    "accept contract":      (N,  N,    N,   N,     N,   N,    N,    Y,     Y),
+    "book show under contract": (N, N, N,   N,     N,   N,    N,    Y,     Y),
+    "see brand lines":      (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    "close brand settlement": (N, N,   N,   N,     N,   Y,    N,    N,     Y),
+    "see brand settlement": (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    "see agency settlements": (N, N,   N,   N,     N,   N,    N,    Y,     Y),
+    "see host settlements": (N,  N,    Y,   N,     N,   N,    N,    N,     Y),
 }
 # fmt: on
 

@@ -144,3 +144,48 @@ def check_admin(actor: Actor) -> None:
     check_signed_in(actor)
     if not actor.is_admin:
         raise Forbidden("only an admin may do that")
+
+
+# -- the business: contracts and settlements ---------------------------------------------
+
+
+def check_party(actor: Actor, party: str, party_id: int) -> None:
+    """Figures are seen (and settled) by their own party: a brand's staff, an agency's staff,
+    the host itself; an admin sees all."""
+    check_signed_in(actor)
+    if actor.is_admin:
+        return
+    if party == "brand" and party_id in actor.brand_ids:
+        return
+    if party == "agency" and party_id in actor.agency_ids:
+        return
+    if party == "host" and party_id == actor.user_id:
+        return
+    raise Forbidden(f"only the {party} itself (or an admin) may see or settle these figures")
+
+
+def may_see_contract(
+    actor: Actor, *, brand_id: int, agency_id: int | None, host_id: int | None
+) -> bool:
+    """The brand's staff, the agency's staff or the host it is with, and admins."""
+    if actor.user_id is None:
+        return False
+    return (
+        actor.is_admin
+        or brand_id in actor.brand_ids
+        or (agency_id is not None and agency_id in actor.agency_ids)
+        or (host_id is not None and host_id == actor.user_id)
+    )
+
+
+def check_contract_party(actor: Actor, *, agency_id: int | None, host_id: int | None) -> None:
+    """The other side of a brand's offer answers it and books shows under it: the agency's
+    staff, or the host of a contract with a host directly (or an admin)."""
+    check_signed_in(actor)
+    if actor.is_admin:
+        return
+    if agency_id is not None and agency_id in actor.agency_ids:
+        return
+    if host_id is not None and host_id == actor.user_id:
+        return
+    raise Forbidden("only the agency or host this contract is with may do that")

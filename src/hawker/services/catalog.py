@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hawker.domain.contracts import normalise_category
 from hawker.domain.errors import Conflict, InvalidInput, NotFound
 from hawker.domain.money import Money, check_currency
 from hawker.domain.roles import Actor, check_brand_staff, check_signed_in
@@ -163,10 +164,12 @@ async def do_create_product(
     description: str = "",
     variants: Sequence[VariantInput] = (),
     image_urls: Sequence[str] = (),
+    category: str = "",
 ) -> Product:
     check_brand_staff(actor, brand_id)
     title = _text(title, "title", 1, 200)
     description = _text(description, "description", 0, 5000)
+    category = normalise_category(category)
     if len(variants) > MAX_VARIANTS:
         raise InvalidInput(f"at most {MAX_VARIANTS} variants", code="too_many_variants")
     if len(image_urls) > MAX_IMAGES:
@@ -175,7 +178,11 @@ async def do_create_product(
     async with ctx.db.session() as s:
         brand = await access_brand(s, brand_id)
         product = Product(
-            brand_id=brand_id, title=title, description=description, created_at=utcnow()
+            brand_id=brand_id,
+            title=title,
+            description=description,
+            category=category,
+            created_at=utcnow(),
         )
         s.add(product)
         await s.flush()
@@ -190,7 +197,13 @@ async def do_create_product(
 
 
 async def do_update_product(
-    ctx: Context, actor: Actor, product_id: int, *, title: str | None, description: str | None
+    ctx: Context,
+    actor: Actor,
+    product_id: int,
+    *,
+    title: str | None,
+    description: str | None,
+    category: str | None = None,
 ) -> Product:
     async with ctx.db.session() as s:
         product = await access_product(s, product_id)
@@ -199,6 +212,8 @@ async def do_update_product(
             product.title = _text(title, "title", 1, 200)
         if description is not None:
             product.description = _text(description, "description", 0, 5000)
+        if category is not None:
+            product.category = normalise_category(category)
         await s.commit()
         return product
 
@@ -367,6 +382,7 @@ async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[st
                 "brand": {"id": p.brand_id, "name": brands[p.brand_id].name},
                 "title": p.title,
                 "description": p.description,
+                "category": p.category,
                 "images": images[pid],
                 "variants": variants[pid],
             }

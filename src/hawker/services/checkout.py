@@ -54,7 +54,7 @@ from hawker.domain.stock import ReservationState, check_idempotency_key
 from hawker.live import events
 from hawker.live.gate import Hold
 from hawker.payments.port import CardDetails, EventType, PaymentIntent
-from hawker.services import stock
+from hawker.services import commissions, stock
 from hawker.services.accounts import utcnow
 from hawker.services.coalesce import Coalescer, one_of, shared
 from hawker.services.context import Context
@@ -890,6 +890,7 @@ async def _on_paid(ctx: Context, intent: PaymentIntent) -> None:
         else:
             order.status = rules.transition(rules.OrderStatus.PENDING, rules.OrderEvent.PAY).value
             order.paid_at = utcnow()
+            await commissions.on_paid(s, order)
             await s.commit()
         data = order_json(order)
         buyer = await s.get(User, order.buyer_id)
@@ -977,6 +978,8 @@ async def _step_order(
         step = rules.step(rules.OrderStatus(order.status), event)
         order.status = step.status.value
         order.closed_at = utcnow()
+        if step.refund_payment:
+            await commissions.on_refund(s, order, order.closed_at)
         await s.commit()
         data = order_json(order)
     await _after_step(ctx, order, step)

@@ -19,6 +19,7 @@ from hawker.domain.errors import Conflict, InvalidInput, NotFound
 from hawker.domain.money import Money
 from hawker.domain.roles import Action, Actor
 from hawker.live import events
+from hawker.services import contracts
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import access_product, products_json
 from hawker.services.context import Context
@@ -107,6 +108,8 @@ async def do_add_listing(
         show, _ = await access_show_for(s, actor, show_id, Action.SHOW_MANAGE, lock=True)
         _check_editable(show)
         product = await access_product(s, product_id)
+        if show.contract_id is not None:
+            await contracts.check_shelf_product(s, show.contract_id, product)
         variants = (await s.scalars(select(Variant).where(Variant.product_id == product.id))).all()
         if not variants:
             raise InvalidInput("the product has no variants to sell", code="no_variants")

@@ -20,7 +20,7 @@ from hawker.domain.roles import (
     check_signed_in,
 )
 from hawker.live import events
-from hawker.services import presence
+from hawker.services import contracts, presence
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import _text, check_image_url
 from hawker.services.context import Context
@@ -88,7 +88,10 @@ async def do_create_show(
     description: str = "",
     cover_url: str | None = None,
     currency: str = "USD",
+    contract_id: int | None = None,
 ) -> Show:
+    """Schedule a show; with `contract_id`, booked under that contract (see
+    services/contracts.py `check_booking`)."""
     # Signed in first: an anonymous caller has no host to default to, and must learn to
     # sign in rather than that "user None" does not exist.
     host_id = host_id if host_id is not None else check_signed_in(actor)
@@ -104,6 +107,8 @@ async def do_create_show(
         check_may_create_show(actor, host.id, await host_agencies(s, host.id))
         if not host.is_host:
             raise InvalidInput(f"{host.display_name} is not a host", code="not_a_host")
+        if contract_id is not None:
+            await contracts.check_booking(s, actor, contract_id, host.id, start)
         show = Show(
             title=title,
             description=description,
@@ -116,6 +121,7 @@ async def do_create_show(
             slow_mode_seconds=0,
             banned_words=[],
             likes=0,
+            contract_id=contract_id,
             created_at=utcnow(),
         )
         s.add(show)
@@ -143,6 +149,8 @@ async def do_update_show(
             if show.status != SCHEDULED:
                 raise Conflict("only a scheduled show can move", code="show_not_scheduled")
             show.scheduled_at = _when(scheduled_at)
+            if show.contract_id is not None:
+                await contracts.check_show_date(s, show.contract_id, show.scheduled_at)
         if cover_url is not None:
             show.cover_url = check_image_url(cover_url) if cover_url else None
         await s.commit()
@@ -282,6 +290,7 @@ def show_json(ctx: Context, show: Show, host: User) -> dict[str, Any]:
         "slow_mode_seconds": show.slow_mode_seconds,
         "likes": show.likes,
         "viewers": presence.viewers(ctx, show.id),
+        "contract_id": show.contract_id,
     }
 
 

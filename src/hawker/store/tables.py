@@ -113,7 +113,7 @@ class AgencyMember(Base):
 
 
 class AgencyHost(Base):
-    """A host signed by an agency."""
+    """A host signed by an agency (the host accepted its invitation)."""
 
     __tablename__ = "agency_hosts"
     agency_id: Mapped[int] = mapped_column(
@@ -124,12 +124,30 @@ class AgencyHost(Base):
     )
 
 
+class AgencyInvitation(Base):
+    """An agency asks a host to sign; the host accepts (then an `AgencyHost` row) or
+    declines. `status`: pending, accepted, declined."""
+
+    __tablename__ = "agency_invitations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(
+        ForeignKey("agencies.id", ondelete="CASCADE"), index=True
+    )
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    invited_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    answered_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
 class Product(Base):
     __tablename__ = "products"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Lower case, spaces collapsed ("lip gloss"); "" for none. Contracts may rate by it.
+    category: Mapped[str] = mapped_column(String(60), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 
@@ -175,6 +193,9 @@ class Show(Base):
     slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0)
     banned_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     likes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The contract the show is booked under, if any: its shelf holds only the contract's
+    # products and its paid orders earn commission lines.
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 
@@ -362,3 +383,102 @@ class Pin(Base):
     pinned_at: Mapped[datetime] = mapped_column(Stamp)
     # The program date-time of the picture on screen when it was pinned, if streaming.
     stream_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+# -- the business: contracts, commissions, settlements ------------------------------------
+
+
+class Contract(Base):
+    """What a brand agreed with an agency or a host (exactly one of the two): the products
+    (None: all of the brand's), the dates, a fixed fee in the brand's currency. `status`:
+    offered, active, declined (domain/contracts.py)."""
+
+    __tablename__ = "contracts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10))
+    product_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(Stamp)
+    ends_at: Mapped[datetime] = mapped_column(Stamp)
+    fixed_fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    answered_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class ContractRate(Base):
+    """A commission rate: for one product, one category or (neither) every product of the
+    contract, in force from `starts_at` to `ends_at`. Shares are basis points (1% = 100)."""
+
+    __tablename__ = "contract_rates"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    contract_id: Mapped[int] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    category: Mapped[str | None] = mapped_column(String(60))
+    host_bp: Mapped[int] = mapped_column(Integer)
+    agency_bp: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(Stamp)
+    ends_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Settlement(Base):
+    """A closed period of one party's lines (`party`: brand, agency or host). Once written
+    it never changes: its lines point at it and later lines go into the next one."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("party", "party_id", "period_end"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    party: Mapped[str] = mapped_column(String(10))
+    party_id: Mapped[int] = mapped_column(BigInteger)
+    period_start: Mapped[datetime | None] = mapped_column(Stamp)
+    period_end: Mapped[datetime] = mapped_column(Stamp)
+    line_count: Mapped[int] = mapped_column(Integer)
+    # Sums per currency as they were closed (minor units): the page checks its lines add up.
+    totals: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    closed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class CommissionLine(Base):
+    """One party's amount of one paid order (or refund, or contract fee), in minor units of
+    the order's currency. A line belongs to up to three settlements: the brand's, the
+    agency's and the host's, each closed on its own."""
+
+    __tablename__ = "commission_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "party", "kind"),
+        Index(
+            "ix_commission_lines_brand_id_brand_settlement_id", "brand_id", "brand_settlement_id"
+        ),
+        Index(
+            "ix_commission_lines_agency_id_agency_settlement_id",
+            "agency_id",
+            "agency_settlement_id",
+        ),
+        Index("ix_commission_lines_host_id_host_settlement_id", "host_id", "host_settlement_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    show_id: Mapped[int | None] = mapped_column(ForeignKey("shows.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    party: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(10))
+    base_minor: Mapped[int] = mapped_column(BigInteger)
+    share_bp: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    at: Mapped[datetime] = mapped_column(Stamp)
+    brand_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
+    agency_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
+    host_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp)

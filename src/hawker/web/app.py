@@ -13,8 +13,9 @@ from starlette.types import Receive, Scope, Send
 from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
+from hawker.web import business as business_pages
 from hawker.web import errors, ingest_ws, media, pages, studio, ws
-from hawker.web.api import accounts, catalog, checkout, shows
+from hawker.web.api import accounts, business, catalog, checkout, shows
 from hawker.web.fastbuy import FastBuy
 
 STATIC = Path(__file__).parent / "static"
@@ -67,12 +68,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
     pages.install(app)  # after errors.install: pages get HTML error pages
-    for router in (accounts.router, catalog.router, shows.router, checkout.router):
+    for router in (
+        accounts.router,
+        catalog.router,
+        shows.router,
+        checkout.router,
+        business.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws.router)
     app.include_router(ingest_ws.router)
     app.include_router(pages.router)
     app.include_router(studio.router)
+    app.include_router(business_pages.router)
     app.include_router(media.router)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -11,10 +11,13 @@ from hawker.domain.roles import (
     ShowFacts,
     check_agency_staff,
     check_brand_staff,
+    check_contract_party,
     check_in_show,
     check_may_create_show,
+    check_party,
     is_staff,
     may_in_show,
+    may_see_contract,
     roles_in_show,
 )
 
@@ -115,3 +118,40 @@ def test_brand_and_agency_staff() -> None:
     check_agency_staff(ACTORS["agency"], AGENCY)
     with pytest.raises(Forbidden):
         check_agency_staff(ACTORS["other agency"], AGENCY)
+
+
+# Who sees a party's figures, and who may see and answer a contract: brand 9 with agency
+# AGENCY, and a direct contract of brand 9 with HOST.
+FIGURES = {
+    # party, id: the actors who may see (and settle) its figures
+    ("brand", 9): {"merchant", "admin"},
+    ("agency", AGENCY): {"agency", "admin"},
+    ("host", HOST): {"host", "admin"},
+}
+
+
+@pytest.mark.parametrize(("party", "party_id"), list(FIGURES))
+def test_each_party_sees_only_its_own_figures(party: str, party_id: int) -> None:
+    for name, actor in ACTORS.items():
+        if name in FIGURES[(party, party_id)]:
+            check_party(actor, party, party_id)
+        else:
+            with pytest.raises(NotSignedIn if name == "anonymous" else Forbidden):
+                check_party(actor, party, party_id)
+
+
+def test_a_contract_is_seen_by_both_sides_and_answered_by_the_other_side() -> None:
+    with_agency = {"brand_id": 9, "agency_id": AGENCY, "host_id": None}
+    direct = {"brand_id": 9, "agency_id": None, "host_id": HOST}
+    seen = {n for n, a in ACTORS.items() if may_see_contract(a, **with_agency)}  # type: ignore[arg-type]
+    assert seen == {"merchant", "agency", "admin"}
+    seen = {n for n, a in ACTORS.items() if may_see_contract(a, **direct)}  # type: ignore[arg-type]
+    assert seen == {"merchant", "host", "admin"}
+    check_contract_party(ACTORS["agency"], agency_id=AGENCY, host_id=None)
+    check_contract_party(ACTORS["host"], agency_id=None, host_id=HOST)
+    check_contract_party(ACTORS["admin"], agency_id=AGENCY, host_id=None)
+    for name in ("merchant", "other agency", "host", "viewer"):
+        with pytest.raises(Forbidden):
+            check_contract_party(ACTORS[name], agency_id=AGENCY, host_id=None)
+    with pytest.raises(NotSignedIn):
+        check_contract_party(ANONYMOUS, agency_id=None, host_id=HOST)

@@ -95,11 +95,3 @@ async def add_agency_member(
     agency_id: PathId, body: MemberIn, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     return accounts.user_json(await agencies.do_add_member(ctx, actor, agency_id, body.email))
-
-
-@router.post("/agencies/{agency_id}/hosts", response_model=UserOut, tags=["agencies"])
-async def sign_host(
-    agency_id: PathId, body: MemberIn, actor: ActorDep, ctx: CtxDep
-) -> dict[str, Any]:
-    """Sign a host to the agency: its staff may then schedule and produce the host's shows."""
-    return accounts.user_json(await agencies.do_sign_host(ctx, actor, agency_id, body.email))

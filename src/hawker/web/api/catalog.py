@@ -68,6 +68,7 @@ async def create_product(
         brand_id,
         title=body.title,
         description=body.description,
+        category=body.category,
         variants=[VariantInput(v.name, v.price, v.stock, v.sku) for v in body.variants],
         image_urls=body.image_urls,
     )
@@ -84,7 +85,12 @@ async def update_product(
     product_id: PathId, body: ProductPatch, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     await catalog.do_update_product(
-        ctx, actor, product_id, title=body.title, description=body.description
+        ctx,
+        actor,
+        product_id,
+        title=body.title,
+        description=body.description,
+        category=body.category,
     )
     return await catalog.get_product(ctx, product_id)
 

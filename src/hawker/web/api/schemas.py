@@ -162,9 +162,13 @@ class VariantOut(BaseModel):
     stock: int
 
 
+Category = Annotated[str, StringConstraints(max_length=60)]
+
+
 class ProductIn(In):
     title: Annotated[str, StringConstraints(max_length=200)]
     description: Annotated[str, StringConstraints(max_length=5000)] = ""
+    category: Category = ""
     variants: Annotated[list[VariantIn], Field(max_length=200)] = []
     image_urls: Annotated[
         list[Annotated[str, StringConstraints(max_length=500)]], Field(max_length=12)
@@ -174,6 +178,7 @@ class ProductIn(In):
 class ProductPatch(In):
     title: Annotated[str, StringConstraints(max_length=200)] | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    category: Category | None = None
 
 
 class ImageIn(In):
@@ -195,6 +200,7 @@ class ProductOut(BaseModel):
     brand: BrandRef
     title: str
     description: str
+    category: str = ""
     images: list[ImageOut]
     variants: list[VariantOut]
 
@@ -218,6 +224,7 @@ class ShowIn(In):
     scheduled_at: datetime | None = None
     cover_url: Annotated[str, StringConstraints(max_length=500)] | None = None
     currency: Currency = "USD"
+    contract_id: Id | None = None
 
 
 class ShowPatch(In):
@@ -247,6 +254,7 @@ class ShowOut(BaseModel):
     slow_mode_seconds: int
     likes: int
     viewers: int
+    contract_id: int | None = None
 
 
 class StreamKeyOut(BaseModel):
@@ -533,3 +541,130 @@ class ChapterOut(BaseModel):
 
 class CoverOut(BaseModel):
     cover_url: str
+
+
+# -- the business: agencies, contracts, commissions, settlements -------------------------
+
+# A share in percent with at most two decimals: "12.5" is 12.5% of what the buyer paid.
+Share = Annotated[str, StringConstraints(pattern=r"^\d{1,3}(\.\d{1,2})?$")]
+
+
+class InviteIn(In):
+    email: Email
+
+
+class AgencyRef(BaseModel):
+    id: int
+    name: str
+
+
+class InvitationOut(BaseModel):
+    id: int
+    agency: AgencyRef
+    host: UserRef
+    status: str
+    created_at: str
+    answered_at: str | None
+
+
+class RateIn(In):
+    """A rate for one product, one category, or (neither) every product of the contract.
+    Its dates default to the contract's."""
+
+    product_id: Id | None = None
+    category: Category | None = None
+    host_share: Share
+    agency_share: Share = "0"
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+class ContractIn(In):
+    """Offered by the brand to an agency or to a host (one of the two). `product_ids` left
+    out: every product of the brand. `fixed_fee` is in the brand's currency."""
+
+    brand_id: Id
+    agency_id: Id | None = None
+    host_id: Id | None = None
+    product_ids: Annotated[list[Id], Field(max_length=1000)] | None = None
+    starts_at: datetime
+    ends_at: datetime
+    rates: Annotated[list[RateIn], Field(min_length=1, max_length=200)]
+    fixed_fee: Amount | None = None
+
+
+class RateOut(BaseModel):
+    product_id: int | None
+    category: str | None
+    host_share: str
+    agency_share: str
+    starts_at: str
+    ends_at: str
+
+
+class ContractOut(BaseModel):
+    id: int
+    status: str
+    brand: BrandRef
+    agency: AgencyRef | None
+    host: UserRef | None
+    product_ids: list[int] | None
+    starts_at: str
+    ends_at: str
+    fixed_fee: MoneyOut | None
+    rates: list[RateOut]
+    created_at: str
+    answered_at: str | None
+
+
+class CloseIn(In):
+    period_end: datetime | None = None
+
+
+class TotalsOut(BaseModel):
+    currency: str
+    orders: int
+    sales: MoneyOut
+    host: MoneyOut
+    agency: MoneyOut
+    brand: MoneyOut
+    fees: MoneyOut
+
+
+class CommissionLineOut(BaseModel):
+    id: int
+    at: str
+    kind: str
+    party: str
+    payee: str
+    order_id: int | None
+    show_id: int | None
+    contract_id: int
+    title: str
+    base: MoneyOut
+    share: str
+    amount: MoneyOut
+
+
+class OpenLinesOut(BaseModel):
+    party: str
+    party_id: int
+    party_name: str
+    totals: list[TotalsOut]
+    lines: list[CommissionLineOut]
+
+
+class SettlementSummaryOut(BaseModel):
+    id: int
+    party: str
+    party_id: int
+    party_name: str
+    period_start: str | None
+    period_end: str
+    closed_at: str
+    line_count: int
+    totals: list[TotalsOut]
+
+
+class SettlementOut(SettlementSummaryOut):
+    lines: list[CommissionLineOut]

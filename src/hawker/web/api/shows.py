@@ -50,7 +50,9 @@ async def list_shows(
 
 @router.post("/shows", status_code=201, response_model=ShowOut, tags=["shows"])
 async def create_show(body: ShowIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
-    """Schedule a show. A host schedules its own; its agency or an admin may name `host_id`."""
+    """Schedule a show. A host schedules its own; its agency or an admin may name `host_id`.
+    With `contract_id` the show is booked under that accepted contract: it must fall within
+    the contract's dates, and its shelf may hold only the contract's products."""
     show = await shows.do_create_show(
         ctx,
         actor,
@@ -60,6 +62,7 @@ async def create_show(body: ShowIn, actor: ActorDep, ctx: CtxDep) -> dict[str, A
         description=body.description,
         cover_url=body.cover_url,
         currency=body.currency,
+        contract_id=body.contract_id,
     )
     return await shows.get_show(ctx, show.id)
 
