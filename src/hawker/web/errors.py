@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.websockets import WebSocket, WebSocketState
 
 from hawker.domain.errors import DomainError, Unavailable
 from hawker.store.db import unreachable
@@ -52,6 +54,24 @@ def outage(exc: BaseException) -> Unavailable | None:
     return None
 
 
+async def _close_socket(ws: WebSocket, exc: Exception) -> None:
+    """A socket whose join failed on a backend (its snapshot could not be read): closed with
+    1013, try again later, which the room page answers by reconnecting after a while; 1011
+    for anything else. Accepted first if need be, so that the client gets the code instead
+    of a failed handshake."""
+    unavailable = outage(exc)
+    if unavailable is None:
+        log.error("socket failed: %s", ws.url.path, exc_info=exc)
+    else:
+        log.warning("socket %s: %s", ws.url.path, exc)
+    code, reason = (1011, "the server failed") if unavailable is None else (1013, "try again")
+    with contextlib.suppress(Exception):
+        if ws.application_state == WebSocketState.CONNECTING:
+            await ws.accept()
+        if ws.application_state == WebSocketState.CONNECTED:
+            await ws.close(code, reason)
+
+
 def retry_headers(exc: DomainError) -> dict[str, str]:
     retry = getattr(exc, "retry_after", None)
     return {} if retry is None else {"Retry-After": str(max(1, round(retry)))}
@@ -66,9 +86,12 @@ def install(app: FastAPI) -> None:
             headers=retry_headers(exc),
         )
 
-    async def backend_error(request: Request, exc: Exception) -> Response:
+    async def backend_error(request: Request, exc: Exception) -> Response | None:
         # A database or Redis that is away is a 503 the client may retry, never a 500. The
         # handlers are looked up now: pages.install wraps them to answer pages in HTML.
+        if request.scope["type"] == "websocket":
+            await _close_socket(cast(WebSocket, request), exc)
+            return None
         handlers = request.app.exception_handlers
         unavailable = outage(exc)
         if unavailable is None:
@@ -83,7 +106,8 @@ def install(app: FastAPI) -> None:
         return response
 
     for backend in (DBAPIError, PoolTimeout, RedisError):
-        app.add_exception_handler(backend, backend_error)
+        # One handler for requests and sockets (Starlette passes either; a socket's gets None).
+        app.add_exception_handler(backend, cast(Any, backend_error))
 
     @app.exception_handler(IntegrityError)
     async def duplicate(_: Request, exc: IntegrityError) -> JSONResponse:
