@@ -821,7 +821,7 @@ async def do_pay(ctx: Context, actor: Actor, order_id: int, card: CardDetails) -
             return order_json(order)
         if order.status != PENDING:
             raise Conflict(f"this order is {order.status}", code="order_not_pending")
-        if order.hold_expires_at <= utcnow():
+        if _time_to_pay_over(ctx, order):
             raise Conflict(
                 "the time to pay has run out; the item went back on sale", code="hold_expired"
             )
@@ -850,6 +850,15 @@ async def do_pay(ctx: Context, actor: Actor, order_id: int, card: CardDetails) -
     await ctx.payments.confirm_intent(intent_id, card)
     async with ctx.db.session() as s:
         return {**order_json(await _access_order(s, order_id)), "payment": "processing"}
+
+
+def _time_to_pay_over(ctx: Context, order: Order) -> bool:
+    """Whether the order's hold is over: at its hold time, or with a payment under way, that
+    much later (`payment_grace_s`, as `sweep_expired` has it)."""
+    end = order.hold_expires_at
+    if order.payment_intent_id is not None:
+        end += timedelta(seconds=ctx.settings.payment_grace_s)
+    return end <= utcnow()
 
 
 async def handle_webhook(ctx: Context, headers: Mapping[str, str], body: bytes) -> None:
