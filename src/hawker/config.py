@@ -23,6 +23,14 @@ class Settings(BaseSettings):
         None, description="sqlite:///path or postgresql://...; default: SQLite in data_dir."
     )
     redis_url: str | None = Field(None, description="redis://...; default: in-process bus.")
+    redis_namespace: str = Field(
+        "hawker",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description=(
+            "Prefix of every Redis key and pub/sub channel. Deployments sharing one Redis "
+            "server need different ones: channels are server-wide, whatever the database number."
+        ),
+    )
 
     session_days: int = 30
     secure_cookies: bool = False

@@ -58,6 +58,37 @@ async def test_events_reach_every_worker_in_seq_order(redis_url: str) -> None:
         await b.close()
 
 
+async def test_two_deployments_on_one_redis_keep_to_their_own_namespace(redis_url: str) -> None:
+    """Pub/sub channels are server-wide: without namespaces, show 1 of one deployment would
+    hear show 1 of the other, whatever database number each uses."""
+    show_id = 1
+    ours = RedisBus(redis_url, namespace=f"hawker-a-{uuid.uuid4().hex[:8]}")
+    theirs = RedisBus(redis_url, namespace=f"hawker-b-{uuid.uuid4().hex[:8]}")
+    await ours.start()
+    await theirs.start()
+    try:
+        await asyncio.wait_for(ours.wait_ready(), 5)
+        await asyncio.wait_for(theirs.wait_ready(), 5)
+        heard_ours: list[Event] = []
+        heard_theirs: list[Event] = []
+        await ours.subscribe(show_id, heard_ours.append)
+        await theirs.subscribe(show_id, heard_theirs.append)
+        await asyncio.sleep(0.1)
+        await theirs.publish(show_id, SHELF_PINNED, {"listing_id": 9})
+        await ours.publish(show_id, CHAT_MESSAGE, {"body": "ours"})
+        for _ in range(100):
+            if heard_ours and heard_theirs:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert [e.data for e in heard_ours] == [{"body": "ours"}]
+        assert [e.data for e in heard_theirs] == [{"listing_id": 9}]
+    finally:
+        for bus in (ours, theirs):
+            await bus.redis.delete(*(f"{bus.prefix}{show_id}:{k}" for k in ("seq", "viewers")))
+            await bus.close()
+
+
 async def test_seq_keeps_growing_when_redis_loses_its_counters(redis_url: str) -> None:
     """Redis restarted empty: the next event must still look newer to every viewer."""
     show_id = uuid.uuid4().int % 10**9

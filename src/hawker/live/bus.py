@@ -91,9 +91,9 @@ class MemoryBus:
                 del self._handlers[show_id]
 
 
-def make_bus(redis_url: str | None) -> Bus:
+def make_bus(redis_url: str | None, namespace: str = "hawker") -> Bus:
     if redis_url:
         from hawker.live.redis_bus import RedisBus
 
-        return RedisBus(redis_url)
+        return RedisBus(redis_url, namespace)
     return MemoryBus()

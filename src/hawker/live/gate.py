@@ -304,12 +304,12 @@ def stock_committed(committed: int, left: int) -> Conflict:
     )
 
 
-def make_gate(redis_url: str | None) -> StockGate:
+def make_gate(redis_url: str | None, namespace: str = "hawker") -> StockGate:
     """The backend the settings pick: Redis when a URL is given, else in-process."""
     if redis_url:
         from hawker.live.gate_redis import RedisGate
 
-        return RedisGate(redis_url)
+        return RedisGate(redis_url, prefix=f"{namespace}:gate:")
     from hawker.live.gate_memory import MemoryGate
 
     return MemoryGate()

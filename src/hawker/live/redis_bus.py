@@ -28,7 +28,7 @@ from hawker.live.bus import Handler
 from hawker.live.events import ROOM_RESYNC, STATE, VIEWERS_COUNT, Event, now_ms
 
 log = logging.getLogger(__name__)
-PREFIX = "hawker:show:"
+NAMESPACE = "hawker"
 _LIBRARY = files("hawker.live").joinpath("publish.lua").read_text()
 _PUBLISH = (
     _LIBRARY + "\nreturn publish_event(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
@@ -40,12 +40,11 @@ PRESENCE_STALE_MS = 5_000
 RECONNECT_MAX_S = 2.0
 
 
-def channel(show_id: int) -> str:
-    return f"{PREFIX}{show_id}"
-
-
 class RedisBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str = NAMESPACE) -> None:
+        # Pub/sub channels are shared by the whole Redis server (database numbers do not
+        # separate them): each deployment on one server keeps to its own namespace.
+        self.prefix = f"{namespace}:show:"
         # A command gets one more try on a fresh connection (a pooled one may be from before
         # a restart), no more: while Redis is away a publish fails at once instead of
         # holding up the viewer who chatted for redis-py's default retries.
@@ -88,24 +87,24 @@ class RedisBus:
         at = now_ms()
         body = orjson.dumps(data)
         seq = await self._publish(
-            keys=[f"{PREFIX}{show_id}:seq"],
-            args=[channel(show_id), type_, at, body, "0" if type_ in STATE else "1"],
+            keys=[f"{self.prefix}{show_id}:seq"],
+            args=[self.channel(show_id), type_, at, body, "0" if type_ in STATE else "1"],
         )
         return Event(type_, int(seq), at, data, show_id)
 
     async def publish_viewers(self, show_id: int, local_count: int) -> int:
         total = await self._presence(
             keys=[
-                f"{PREFIX}{show_id}:presence",
-                f"{PREFIX}{show_id}:viewers",
-                f"{PREFIX}{show_id}:seq",
+                f"{self.prefix}{show_id}:presence",
+                f"{self.prefix}{show_id}:viewers",
+                f"{self.prefix}{show_id}:seq",
             ],
             args=[
                 self.worker,
                 local_count,
                 now_ms(),
                 PRESENCE_STALE_MS,
-                channel(show_id),
+                self.channel(show_id),
                 VIEWERS_COUNT,
             ],
         )
@@ -118,11 +117,11 @@ class RedisBus:
         # A missing counter (a new show, or Redis restarted empty) starts where publish.lua
         # would start it, so that a snapshot taken now is followed by seq + 1, not a gap.
         # The count is read after the seq: it is the one announced at that seq or a newer one.
-        key = f"{PREFIX}{show_id}:seq"
+        key = f"{self.prefix}{show_id}:seq"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(key, now_ms(), nx=True)
             pipe.get(key)
-            pipe.get(f"{PREFIX}{show_id}:viewers")
+            pipe.get(f"{self.prefix}{show_id}:viewers")
             _, seq, viewers = await pipe.execute()
         return int(seq), None if viewers is None else int(viewers)
 
@@ -132,7 +131,7 @@ class RedisBus:
         if first and self._pubsub is not None and self.ready:
             # Without a connection the reader subscribes every room it has when it is back.
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.subscribe(channel(show_id))
+                await self._pubsub.subscribe(self.channel(show_id))
 
     async def unsubscribe(self, show_id: int, handler: Handler) -> None:
         handlers = self._handlers.get(show_id)
@@ -143,7 +142,7 @@ class RedisBus:
             del self._handlers[show_id]
             if self._pubsub is not None:
                 with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(channel(show_id))
+                    await self._pubsub.unsubscribe(self.channel(show_id))
 
     async def _read_forever(self) -> None:
         delay = 0.0
@@ -155,12 +154,12 @@ class RedisBus:
                         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                 self._pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
                 # A channel nobody listens to keeps the connection in subscribe mode.
-                await self._pubsub.subscribe(f"{PREFIX}_")
+                await self._pubsub.subscribe(f"{self.prefix}_")
                 # Until `ready`, `subscribe` leaves rooms to this loop, so rooms that join
                 # while it waits on Redis are taken too.
                 done: set[int] = set()
                 while missing := [s for s in self._handlers if s not in done]:
-                    await self._pubsub.subscribe(*(channel(s) for s in missing))
+                    await self._pubsub.subscribe(*(self.channel(s) for s in missing))
                     done.update(missing)
                 self._subscribed.set()
                 if lost:
@@ -189,6 +188,9 @@ class RedisBus:
             for handler in list(handlers):
                 handler(event)
 
+    def channel(self, show_id: int) -> str:
+        return f"{self.prefix}{show_id}"
+
     async def wait_ready(self) -> None:
         """Until the pub/sub connection is subscribed (tests wait for it before publishing)."""
         await self._subscribed.wait()
@@ -198,7 +200,7 @@ class RedisBus:
             return
         name = message["channel"].decode()
         try:
-            show_id = int(name.removeprefix(PREFIX))
+            show_id = int(name.removeprefix(self.prefix))
         except ValueError:
             return
         event = Event.from_wire(show_id, message["data"])

@@ -75,7 +75,7 @@ class Context:
 def build_context(settings: Settings) -> Context:
     from hawker.payments.sandbox import SandboxProvider
 
-    bus = make_bus(settings.redis_url)
+    bus = make_bus(settings.redis_url, settings.redis_namespace)
     hub = Hub(bus, HubLimits(tick=settings.hub_tick_s))
     payments = SandboxProvider(settings.secret(), delay=settings.sandbox_delay_s)
     ctx = Context(
@@ -83,7 +83,7 @@ def build_context(settings: Settings) -> Context:
         db=Database(settings.db_url),
         bus=bus,
         hub=hub,
-        gate=make_gate(settings.redis_url),
+        gate=make_gate(settings.redis_url, settings.redis_namespace),
         payments=payments,
     )
     return ctx
