@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HAWKER = ROOT / ".venv" / "bin" / "hawker"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379"
+NAMESPACE = f"hawker-bench-{uuid.uuid4().hex[:8]}"
 ADDRESS = ("Ada Buyer", "1 Market St", "", "Austin", "TX", "78701", "US", "")
 
 
@@ -520,7 +521,7 @@ def gate_figures(redis_url: str | None, base: str, sale: Sale, units: int) -> di
     """What the gate says: from its Redis keys, or (in-process gate) from the deal's "left"."""
     if redis_url:
         client = redis.Redis.from_url(redis_url)
-        meta = client.hgetall(f"hawker:gate:{{{sale.pool}}}:meta")
+        meta = client.hgetall(f"{NAMESPACE}:gate:{{{sale.pool}}}:meta")
         client.close()
         levels = {
             k.decode(): int(v)
@@ -653,6 +654,9 @@ def main() -> dict[str, Any]:
             db_url = stack.enter_context(postgres_database())
             redis_url = stack.enter_context(redis_database())
             env["HAWKER_REDIS_URL"] = redis_url
+            # Pub/sub channels are server-wide: a namespace of its own keeps this run's rooms
+            # apart from anything else on the same Redis server.
+            env["HAWKER_REDIS_NAMESPACE"] = NAMESPACE
         env["HAWKER_DATABASE_URL"] = db_url
         peer_url = None
         if not args.no_peer:
