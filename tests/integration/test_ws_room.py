@@ -274,3 +274,23 @@ def test_the_host_pins_over_the_socket_and_viewers_see_it(world: World) -> None:
         assert console.wait_for("error")["data"]["code"] == "malformed_frame"
         console.send({"type": "ping", "ref": 4})
         assert console.wait_for("pong")["data"]["ref"] == 4
+
+
+def test_viewers_joining_together_share_a_reading_yet_see_the_latest_chat(world: World) -> None:
+    """Viewers who join at the same moment are given one reading of the room; a chat message
+    sent in between still shows in the next viewer's history, and a pin in their state."""
+    host = world.person("Host", host=True)
+    show, shelf = world.live_show(host, listings=2)
+    sid = show["id"]
+    with world.socket(sid, world.person("First")) as first:
+        before = first.snapshot()
+        with world.socket(sid, world.person("Second")) as second:
+            assert second.snapshot()["chat"] == before["chat"]
+        host.post(f"/shows/{sid}/chat", json={"body": "just in"})
+        first.wait_for("chat.message")
+        with world.socket(sid, world.person("Third")) as third:
+            assert [m["body"] for m in third.snapshot()["chat"]][-1:] == ["just in"]
+        host.put(f"/shows/{sid}/pin", json={"listing_id": shelf[1]["id"]})
+        first.wait_for("shelf.pinned")
+        with world.socket(sid, world.person("Fourth")) as fourth:
+            assert fourth.snapshot()["pinned"]["id"] == shelf[1]["id"]

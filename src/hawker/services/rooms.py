@@ -1,19 +1,34 @@
-"""The room snapshot: everything a viewer needs to draw the show, with the seq it is at."""
+"""The room snapshot: everything a viewer needs to draw the show, with the seq it is at.
+
+A crowd joins a room at once (a star host goes live, a worker restarts and its viewers
+reconnect), so what every viewer sees alike (the show, shelf, chat, deals, coupons) is read
+once per room and shared by the viewers who join at the same seq within `SHARED_FOR_S`; only
+what is the viewer's own (name, mute, roles, staff figures) is read per viewer.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.roles import Actor, ShowFacts, is_staff, roles_in_show
-from hawker.live.events import now_ms
+from hawker.live.events import CHAT_MESSAGE, Event, now_ms
 from hawker.services import presence
 from hawker.services.chat import recent_messages, remember_show, sanction_of
+from hawker.services.coalesce import shared
 from hawker.services.context import Context
 from hawker.services.shelf import shelf_json
 from hawker.services.shows import access_show, show_facts, show_json
-from hawker.store.tables import User
+from hawker.store.tables import Show, User
+
+# How long viewers joining at the same seq share one reading of the room. State changes
+# advance the seq and chat heard here ends the reading, so neither is missed; the likes count
+# and "N left" may be this much older in a snapshot, and their next update follows live.
+SHARED_FOR_S = 1.0
 
 
 async def access_room(s: AsyncSession, actor: Actor, show_id: int) -> tuple[ShowFacts, bool]:
@@ -24,12 +39,19 @@ async def access_room(s: AsyncSession, actor: Actor, show_id: int) -> tuple[Show
     return facts, bool(sanction and sanction.banned)
 
 
-async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, Any]:
-    # Read seq before the state: events after it are applied on top, and state events
-    # carry whole values, so one that is already in the snapshot is harmless. The viewer
-    # count comes with the seq: the one this process last heard may be older than the seq,
-    # and the event that changed it would then be skipped as already in the snapshot.
-    seq, viewers = await ctx.bus.snapshot_position(show_id)
+@dataclass(frozen=True, slots=True)
+class _Room:
+    """What every viewer of a room sees alike, as read at `seq`."""
+
+    seq: int
+    read_at: float
+    show: Show
+    facts: ShowFacts
+    numbers: dict[int, int]
+    data: dict[str, Any]
+
+
+async def _read_room(ctx: Context, show_id: int, seq: int) -> _Room:
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         facts = await show_facts(s, show)
@@ -37,38 +59,85 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
         assert host is not None
         shelf = await shelf_json(s, show_id)
         chat = await recent_messages(s, show_id, ctx.settings.recent_chat, facts)
+    from hawker.services import coupons, deals
+
+    data = {
+        "show": show_json(ctx, show, host),
+        "shelf": shelf,
+        "pinned": next((item for item in shelf if item["id"] == show.pinned_listing_id), None),
+        "likes": show.likes,
+        "chat": chat,
+        "slow_mode_seconds": show.slow_mode_seconds,
+        "deals": await deals.list_deals(ctx, show_id),
+        "coupons": await coupons.dropped_coupons(ctx, show_id),
+    }
+    numbers = {item["number"]: item["id"] for item in shelf}
+    return _Room(seq, time.monotonic(), show, facts, numbers, data)
+
+
+async def _room(ctx: Context, show_id: int, seq: int) -> _Room:
+    """The room as read at `seq`: a reading shared with the viewers joining at the same seq
+    meanwhile (one reading at a time per room; the others wait for it)."""
+    readings: dict[int, asyncio.Future[_Room]] = shared(ctx.db, "room readings", dict)
+    watched: set[int] = shared(ctx.db, "rooms watched", set)
+    if show_id not in watched:
+        # Chat does not advance the seq: a message heard here makes the reading old, so a
+        # viewer who joins after it was sent finds it in the snapshot's chat.
+        def hear(event: Event) -> None:
+            reading = readings.get(show_id)
+            if event.type == CHAT_MESSAGE and reading is not None and reading.done():
+                del readings[show_id]
+
+        watched.add(show_id)
+        await ctx.bus.subscribe(show_id, hear)
+    found = readings.get(show_id)
+    if found is not None and found.done() and not found.exception():
+        room = found.result()
+        if room.seq == seq and time.monotonic() - room.read_at < SHARED_FOR_S:
+            return room
+    elif found is not None and not found.done():
+        room = await asyncio.shield(found)
+        if room.seq == seq:
+            return room
+    reading = asyncio.ensure_future(_read_room(ctx, show_id, seq))
+    readings[show_id] = reading
+    try:
+        return await asyncio.shield(reading)
+    except BaseException:
+        if readings.get(show_id) is reading:
+            del readings[show_id]
+        raise
+
+
+async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, Any]:
+    # Read seq before the state: events after it are applied on top, and state events
+    # carry whole values, so one that is already in the snapshot is harmless. The viewer
+    # count comes with the seq: the one this process last heard may be older than the seq,
+    # and the event that changed it would then be skipped as already in the snapshot.
+    seq, viewers = await ctx.bus.snapshot_position(show_id)
+    room = await _room(ctx, show_id, seq)
+    async with ctx.db.session() as s:
         sanction = await sanction_of(s, show_id, actor.user_id)
         me = await s.get(User, actor.user_id) if actor.user_id else None
     # What this viewer's chat is checked against should the database go away.
-    numbers = {item["number"]: item["id"] for item in shelf}
-    await remember_show(ctx, show, facts, numbers, me, sanction)
-    pinned = next((item for item in shelf if item["id"] == show.pinned_listing_id), None)
-    staff = is_staff(actor, facts)
-    from hawker.services import checkout, coupons, deals
+    await remember_show(ctx, room.show, room.facts, room.numbers, me, sanction)
+    staff = is_staff(actor, room.facts)
+    from hawker.services import checkout
 
-    open_deals = await deals.list_deals(ctx, show_id)
-    drops = await coupons.dropped_coupons(ctx, show_id)
     figures = await checkout.figures(ctx, show_id) if staff else None
     muted = sanction.muted_until if sanction else None
     return {
         "seq": seq,
         "server_time": now_ms(),
-        "show": show_json(ctx, show, host),
-        "shelf": shelf,
-        "pinned": pinned,
+        **room.data,
         "viewers": presence.viewers(ctx, show_id)
         if viewers is None
         else max(viewers, ctx.hub.count(show_id)),
-        "likes": show.likes,
-        "chat": chat,
-        "slow_mode_seconds": show.slow_mode_seconds,
-        "deals": open_deals,
-        "coupons": drops,
         "figures": figures,
         "you": {
             "user_id": actor.user_id,
             "display_name": me.display_name if me else None,
-            "roles": sorted(r.value for r in roles_in_show(actor, facts)),
+            "roles": sorted(r.value for r in roles_in_show(actor, room.facts)),
             "staff": staff,
             "muted_until": muted.isoformat() if muted else None,
         },
