@@ -86,6 +86,9 @@ def _settings(world_db: str, data_dir: Path, redis_url: str | None = None) -> Se
         secret_key="stateful-test-secret",
         sandbox_delay_s=0.0,
         hold_seconds=300,
+        # Longer than any run: a payment's grace ends only when a step moves it past it,
+        # never because a slow machine took that long between steps.
+        payment_grace_s=3600,
     )
 
 
