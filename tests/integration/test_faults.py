@@ -616,9 +616,11 @@ def _chat_through_an_outage(world: World, server: Any, proxy: CutProxy, direct: 
         assert r.json()["error"]["code"] == "service_unavailable"
         # A viewer who opens the room now cannot get a snapshot: told to try again (1013),
         # which the page answers by reconnecting a little later.
-        with connect(f"{server.ws_url}/ws/shows/{sid}", open_timeout=10) as joining:
-            with pytest.raises(ConnectionClosed) as closed:
-                joining.recv(timeout=10)
+        with (
+            connect(f"{server.ws_url}/ws/shows/{sid}", open_timeout=10) as joining,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            joining.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
         proxy.restore()
