@@ -39,6 +39,9 @@ class Cast:
     invitation_id: int
     contract_id: int
     settlement_id: int
+    rival: Person
+    battle_id: int
+    competition_id: int
 
     def client(self, role: str) -> httpx.Client:
         return self.world.anonymous if role == "anonymous" else self.people[role].http
@@ -83,6 +86,19 @@ def cast(server: LiveServer) -> Iterator[Cast]:
     victim, helper = world.person("Victim"), world.person("Helper")
     message = victim.post(f"/shows/{show['id']}/chat", json={"body": "hide me"})
     assert message.status_code == 201, message.text
+    # A host none of the roles is: the other side of the battles.
+    rival = world.person("Rival", host=True)
+    battle = host.post(
+        "/battles",
+        json={
+            "show_id": show["id"],
+            "opponent_show_id": _live_show_of(rival),
+            "duration_seconds": 3600,
+        },
+    )
+    assert battle.status_code == 201, battle.text
+    competition = people["admin"].post("/competitions", json=_contest(None, [host.id]))
+    assert competition.status_code == 201, competition.text
     yield Cast(
         world,
         people,
@@ -97,6 +113,9 @@ def cast(server: LiveServer) -> Iterator[Cast]:
         invited.json()["id"],
         contract.json()["id"],
         settlement.json()["id"],
+        rival,
+        battle.json()["id"],
+        competition.json()["id"],
     )
     world.close()
 
@@ -114,6 +133,27 @@ def _offer(brand_id: int, agency_id: int, n: int) -> dict[str, Any]:
         "starts_at": start.isoformat(),
         "ends_at": (start + timedelta(days=5)).isoformat(),
         "rates": [{"host_share": "10", "agency_share": "5"}],
+    }
+
+
+def _live_show_of(host: Person) -> int:
+    r = host.post("/shows", json={"title": "Battle ready"})
+    assert r.status_code == 201, r.text
+    assert host.post(f"/shows/{r.json()['id']}/live").status_code == 200
+    return int(r.json()["id"])
+
+
+def _contest(organizer: dict[str, int] | None, entrant_ids: list[int]) -> dict[str, Any]:
+    """A week-long competition; `organizer` is {"agency_id": n}, {"brand_id": n} or None."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return {
+        "title": "Spring sales contest",
+        **(organizer or {}),
+        "entrant_kind": "show" if organizer and "brand_id" in organizer else "host",
+        "entrant_ids": entrant_ids,
+        "currency": "USD",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=7)).isoformat(),
     }
 
 
@@ -173,6 +213,26 @@ ACTIONS: dict[str, Act] = {
     "see brand settlement": lambda c, h: h.get(f"/settlements/{c.settlement_id}"),
     "see agency settlements": lambda c, h: h.get(f"/agencies/{c.agency_id}/settlements"),
     "see host settlements": lambda c, h: h.get(f"/hosts/{c.people['host'].id}/settlements"),
+    "create agency competition": lambda c, h: h.post(
+        "/competitions", json=_contest({"agency_id": c.agency_id}, [c.people["host"].id])
+    ),
+    "create brand competition": lambda c, h: h.post(
+        "/competitions", json=_contest({"brand_id": c.brand["id"]}, [c.show["id"]])
+    ),
+    "create open competition": lambda c, h: h.post(
+        "/competitions", json=_contest(None, [c.people["other_host"].id])
+    ),
+    "see leaderboard": lambda c, h: h.get(f"/competitions/{c.competition_id}"),
+    # Fresh shows each time: a show is in one battle at a time.
+    "start battle": lambda c, h: h.post(
+        "/battles",
+        json={
+            "show_id": _live_show_of(c.people["host"]),
+            "opponent_show_id": _live_show_of(c.rival),
+            "duration_seconds": 60,
+        },
+    ),
+    "end battle": lambda c, h: h.post(f"/battles/{c.battle_id}/end"),
 }
 
 Y, N = True, False
@@ -209,6 +269,15 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     "see brand settlement": (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
     "see agency settlements": (N, N,   N,   N,     N,   N,    N,    Y,     Y),
     "see host settlements": (N,  N,    Y,   N,     N,   N,    N,    N,     Y),
+    # Competitions: an agency runs one for its hosts, a brand for the shows that sell its
+    # products, an admin one open to all; everyone sees a leaderboard. A battle is started
+    # or ended by the host of either show (or its agency, or an admin); not by a moderator.
+    "create agency competition": (N, N, N,  N,     N,   N,    N,    Y,     Y),
+    "create brand competition": (N, N,  N,  N,     N,   Y,    N,    N,     Y),
+    "create open competition": (N, N,   N,  N,     N,   N,    N,    N,     Y),
+    "see leaderboard":      (Y,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    "start battle":         (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "end battle":           (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
 }
 # fmt: on
 

@@ -35,6 +35,7 @@ class Action(StrEnum):
     AGENCY_CREATE = "agency.create"
     AGENCY_MANAGE = "agency.manage"
     ROLES_GRANT = "roles.grant"
+    BATTLE_RUN = "battle.run"  # start a head-to-head battle with another show, or end it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ _SHOW_RULES: dict[Action, frozenset[Role]] = {
     Action.SHELF_PIN: frozenset({Role.HOST, Role.MODERATOR, Role.AGENCY, Role.ADMIN}),
     Action.CHAT_MODERATE: frozenset({Role.HOST, Role.MODERATOR, Role.AGENCY, Role.ADMIN}),
     Action.SHOW_REQUESTS: frozenset({Role.HOST, Role.MODERATOR, Role.AGENCY, Role.ADMIN}),
+    Action.BATTLE_RUN: frozenset({Role.HOST, Role.AGENCY, Role.ADMIN}),
 }
 
 
@@ -189,3 +191,32 @@ def check_contract_party(actor: Actor, *, agency_id: int | None, host_id: int | 
     if host_id is not None and host_id == actor.user_id:
         return
     raise Forbidden("only the agency or host this contract is with may do that")
+
+
+# -- competitions and battles -------------------------------------------------------------
+
+
+def check_may_organise(actor: Actor, organizer: str, organizer_id: int | None) -> None:
+    """An admin runs a competition open to any host or show; an agency's staff one for the
+    agency's hosts; a brand's staff one for the shows that sell the brand's products (which
+    entrants are eligible is domain/competitions.py's `check_eligible`)."""
+    check_signed_in(actor)
+    if actor.is_admin:
+        return
+    if organizer == "agency" and organizer_id in actor.agency_ids:
+        return
+    if organizer == "brand" and organizer_id in actor.brand_ids:
+        return
+    if organizer == "admin":
+        raise Forbidden("only an admin may run a competition open to every host")
+    raise Forbidden(f"only this {organizer}'s staff (or an admin) may run its competitions")
+
+
+def check_may_run_battle(actor: Actor, shows: tuple[ShowFacts, ...]) -> None:
+    """A battle is started (and may be ended early) by the host of either show, the host's
+    agency or an admin: one side challenges the other."""
+    if any(may_in_show(actor, Action.BATTLE_RUN, show) for show in shows):
+        return
+    if not actor.signed_in:
+        raise NotSignedIn("sign in first")
+    raise Forbidden("only the host of one of the two shows, its agency or an admin may do that")

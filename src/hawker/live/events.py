@@ -1,9 +1,9 @@
 """Room events: typed and versioned, `{"v": 1, "type", "seq", "at", "data"}`.
 
 `seq` counts the **state** events of a show (pin, shelf, show state, viewer count,
-moderation, deals, stock). Ephemeral events (chat, like bursts, the sales ticker) may be
-sampled or dropped for a slow viewer, so they do not advance `seq`; they carry the seq of the
-last state event, which still lets a client see that it missed state and ask for a snapshot.
+moderation, deals, stock, battles). Ephemeral events (chat, like bursts, the sales ticker) may
+be sampled or dropped for a slow viewer, so they do not advance `seq`; they carry the seq of
+the last state event, which still lets a client see that it missed state and ask for a snapshot.
 Targeted events go to some viewers only (a buyer's own order, the live figures for staff),
 so they do not advance `seq` either, but they are never dropped.
 """
@@ -31,6 +31,9 @@ USER_SANCTIONED = "user.sanctioned"
 DEAL_UPDATED = "deal.updated"
 STOCK_LEFT = "stock.left"
 COUPON_DROPPED = "coupon.dropped"
+# A head-to-head battle started or ended (its result), and its score moved (once per tick).
+BATTLE_UPDATED = "battle.updated"
+BATTLE_SCORE = "battle.score"
 # Ephemeral: a slow viewer loses these first.
 CHAT_MESSAGE = "chat.message"
 LIKES_BURST = "likes.burst"
@@ -63,6 +66,8 @@ STATE: frozenset[str] = frozenset(
         DEAL_UPDATED,
         STOCK_LEFT,
         COUPON_DROPPED,
+        BATTLE_UPDATED,
+        BATTLE_SCORE,
     }
 )
 PRIVATE: frozenset[str] = frozenset({ORDER_UPDATED})

@@ -91,7 +91,16 @@ def build_context(settings: Settings) -> Context:
 
 async def start(ctx: Context) -> None:
     from hawker.payments.sandbox import SandboxProvider
-    from hawker.services import chat, checkout, deals, live_sales, presence, stock
+    from hawker.services import (
+        battles,
+        chat,
+        checkout,
+        competitions,
+        deals,
+        live_sales,
+        presence,
+        stock,
+    )
 
     if isinstance(ctx.payments, SandboxProvider):
         # The sandbox delivers its webhooks straight to the handler the HTTP endpoint uses.
@@ -108,6 +117,8 @@ async def start(ctx: Context) -> None:
         (s.viewers_flush_s, presence.notify_counts),
         (s.stock_flush_s, live_sales.flush),
         (s.deals_tick_s, deals.tick),
+        (battles.TICK_S, battles.tick),
+        (competitions.TICK_S, competitions.tick),
         (s.sweep_s, checkout.sweep_expired),
         (0.5, chat.flush_outbox),
         (stock.RECONCILE_S, stock.reconcile_turn),

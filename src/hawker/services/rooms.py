@@ -59,7 +59,7 @@ async def _read_room(ctx: Context, show_id: int, seq: int) -> _Room:
         assert host is not None
         shelf = await shelf_json(s, show_id)
         chat = await recent_messages(s, show_id, ctx.settings.recent_chat, facts)
-    from hawker.services import coupons, deals
+    from hawker.services import battles, coupons, deals
 
     data = {
         "show": show_json(ctx, show, host),
@@ -70,6 +70,7 @@ async def _read_room(ctx: Context, show_id: int, seq: int) -> _Room:
         "slow_mode_seconds": show.slow_mode_seconds,
         "deals": await deals.list_deals(ctx, show_id),
         "coupons": await coupons.dropped_coupons(ctx, show_id),
+        "battle": await battles.current(ctx, show_id),
     }
     numbers = {item["number"]: item["id"] for item in shelf}
     return _Room(seq, time.monotonic(), show, facts, numbers, data)

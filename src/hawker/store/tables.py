@@ -482,3 +482,67 @@ class CommissionLine(Base):
     agency_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
     host_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+# -- sales competitions and head-to-head battles ------------------------------------------
+
+
+class Competition(Base):
+    """A sales contest over [starts_at, ends_at) in one currency (domain/competitions.py).
+    Its organizer is an agency, a brand (exactly one of the two ids) or, with neither, the
+    platform's admins. `final_at` is set when the winners are fixed, together with the
+    entries' figures and ranks, and nothing changes after it."""
+
+    __tablename__ = "competitions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("brands.id"), index=True)
+    entrant_kind: Mapped[str] = mapped_column(String(10))
+    metric: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    starts_at: Mapped[datetime] = mapped_column(Stamp)
+    ends_at: Mapped[datetime] = mapped_column(Stamp, index=True)
+    final_at: Mapped[datetime | None] = mapped_column(Stamp)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class CompetitionEntry(Base):
+    """One entrant: a host or a show (as the competition's `entrant_kind` says). The
+    figures and rank are written once, when the winners are fixed."""
+
+    __tablename__ = "competition_entries"
+    __table_args__ = (
+        UniqueConstraint("competition_id", "host_id", name="uq_competition_entries_host"),
+        UniqueConstraint("competition_id", "show_id", name="uq_competition_entries_show"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
+    )
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    show_id: Mapped[int | None] = mapped_column(ForeignKey("shows.id"))
+    units: Mapped[int | None] = mapped_column(Integer)
+    gmv_minor: Mapped[int | None] = mapped_column(BigInteger)
+    rank: Mapped[int | None] = mapped_column(Integer)
+
+
+class Battle(Base):
+    """Two live shows, head to head for a few minutes: the units each sold since the start.
+    `units_a` and `units_b` are the score last announced to the rooms (the workers race to
+    announce each change once); final once `status` is "ended"."""
+
+    __tablename__ = "battles"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    show_a_id: Mapped[int] = mapped_column(ForeignKey("shows.id"), index=True)
+    show_b_id: Mapped[int] = mapped_column(ForeignKey("shows.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    started_at: Mapped[datetime] = mapped_column(Stamp)
+    ends_at: Mapped[datetime] = mapped_column(Stamp)
+    units_a: Mapped[int] = mapped_column(Integer, default=0)
+    units_b: Mapped[int] = mapped_column(Integer, default=0)
+    # None with status "ended": a draw.
+    winner_show_id: Mapped[int | None] = mapped_column(ForeignKey("shows.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(Stamp)
+    started_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -14,8 +14,9 @@ from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
 from hawker.web import business as business_pages
+from hawker.web import competitions as competition_pages
 from hawker.web import errors, ingest_ws, media, pages, studio, ws
-from hawker.web.api import accounts, business, catalog, checkout, shows
+from hawker.web.api import accounts, business, catalog, checkout, competitions, shows
 from hawker.web.fastbuy import FastBuy
 
 STATIC = Path(__file__).parent / "static"
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shows.router,
         checkout.router,
         business.router,
+        competitions.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws.router)
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(studio.router)
     app.include_router(business_pages.router)
+    app.include_router(competition_pages.router)
     app.include_router(media.router)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

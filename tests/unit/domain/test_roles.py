@@ -47,6 +47,7 @@ TABLE: dict[Action, tuple[bool, ...]] = {
     Action.SHELF_PIN: (N, N, Y, N, Y, Y, N, N, Y),
     Action.CHAT_MODERATE: (N, N, Y, N, Y, Y, N, N, Y),
     Action.SHOW_REQUESTS: (N, N, Y, N, Y, Y, N, N, Y),
+    Action.BATTLE_RUN: (N, N, Y, N, N, Y, N, N, Y),
 }
 CASES = [
     pytest.param(who, action, row[i], id=f"{action.value}-{who}")

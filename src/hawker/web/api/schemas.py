@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
@@ -668,3 +668,88 @@ class SettlementSummaryOut(BaseModel):
 
 class SettlementOut(SettlementSummaryOut):
     lines: list[CommissionLineOut]
+
+
+# -- sales competitions and head-to-head battles -------------------------------------------
+
+
+class CompetitionIn(In):
+    """An agency's competition (`agency_id`: its hosts or their shows), a brand's
+    (`brand_id`: shows that sell its products, counting only its products' orders) or, with
+    neither, the platform's (admins only). Only orders in `currency` count."""
+
+    title: Annotated[str, StringConstraints(max_length=120)]
+    agency_id: Id | None = None
+    brand_id: Id | None = None
+    entrant_kind: Literal["host", "show"]
+    entrant_ids: Annotated[list[Id], Field(max_length=500)]
+    metric: Literal["gmv", "units"] = "gmv"
+    currency: Currency
+    starts_at: datetime
+    ends_at: datetime
+
+
+class OrganizerOut(BaseModel):
+    kind: str
+    id: int | None
+    name: str
+
+
+class EntrantOut(BaseModel):
+    kind: str
+    id: int
+    name: str
+    host: UserRef | None
+
+
+class StandingOut(BaseModel):
+    rank: int
+    entrant: EntrantOut
+    units: int
+    gmv: MoneyOut
+    winner: bool
+
+
+class CompetitionSummaryOut(BaseModel):
+    id: int
+    title: str
+    organizer: OrganizerOut
+    entrant_kind: str
+    metric: str
+    currency: str
+    starts_at: str
+    ends_at: str
+    status: str
+    final_at: str | None
+    entrants: int
+    server_time: str
+
+
+class CompetitionOut(CompetitionSummaryOut):
+    standings: list[StandingOut]
+    winners: list[EntrantOut]
+
+
+class BattleIn(In):
+    show_id: Id
+    opponent_show_id: Id
+    duration_seconds: Annotated[int, Field(strict=True, ge=10, le=3600)] = 300
+
+
+class BattleSideOut(BaseModel):
+    show_id: int
+    title: str
+    host: UserRef
+    units: int
+
+
+class BattleOut(BaseModel):
+    id: int
+    status: str
+    started_at: str
+    ends_at: str
+    ended_at: str | None
+    sides: list[BattleSideOut]
+    winner_show_id: int | None
+    draw: bool
+    server_time: str

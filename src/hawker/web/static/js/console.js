@@ -91,6 +91,7 @@
     if (ended) $("cx-chat-input").placeholder = "The show has ended; chat is closed.";
     var startDeal = root.querySelector('[data-testid="deal-start"]');
     if (startDeal) startDeal.disabled = state.status !== "live";
+    renderBattleControls();
   }
 
   function setConnection(status) {
@@ -912,6 +913,71 @@
     });
   }
 
+  // -- head-to-head battles (static/js/battle.js draws the score) ---------------------------
+
+  var battle = window.HawkerBattle && $("cx-battle") ? new HawkerBattle($("cx-battle"), showId) : null;
+
+  function applyBattle(b) {
+    if (!battle) return;
+    battle.apply(b);
+    renderBattleControls();
+  }
+
+  function battleRunning() {
+    return !!(battle && battle.battle && battle.battle.status === "running");
+  }
+
+  function renderBattleControls() {
+    var start = $("cx-battle-start");
+    var end = $("cx-battle-end");
+    if (start) start.disabled = state.status !== "live" || battleRunning();
+    if (end) end.hidden = !battleRunning();
+  }
+
+  // The other shows on air, for "Against": loaded when the list is opened, so it is fresh.
+  function loadOpponents() {
+    var select = $("cx-battle-opponent");
+    if (!select) return;
+    api("GET", "/shows?status=live&limit=200").then(function (shows) {
+      var chosen = select.value;
+      var options = shows.filter(function (s) { return s.id !== showId; }).map(function (s) {
+        return el("option", { value: s.id, text: s.title + " · " + s.host.display_name });
+      });
+      select.replaceChildren.apply(select, [el("option", {
+        value: "", text: options.length ? "Another show on air…" : "No other show is on air",
+      })].concat(options));
+      if (chosen) select.value = chosen;
+    }).catch(function () {});
+  }
+
+  var battleForm = $("cx-battle-form");
+  if (battleForm) {
+    loadOpponents();
+    $("cx-battle-opponent").addEventListener("focus", loadOpponents);
+    battleForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var opponent = Number($("cx-battle-opponent").value);
+      if (!opponent) return toast("Pick the show to battle against.");
+      var button = $("cx-battle-start");
+      button.disabled = true;
+      api("POST", "/battles", {
+        show_id: showId,
+        opponent_show_id: opponent,
+        duration_seconds: Number(battleForm.elements.duration_seconds.value),
+      }).then(function (b) {
+        applyBattle(b);
+        toast("The battle is on.", true);
+      }).catch(failed).then(renderBattleControls);
+    });
+    $("cx-battle-end").addEventListener("click", function () {
+      if (!battleRunning()) return;
+      var button = $("cx-battle-end");
+      button.disabled = true;
+      api("POST", "/battles/" + battle.battle.id + "/end").then(applyBattle).catch(failed)
+        .then(function () { button.disabled = false; renderBattleControls(); });
+    });
+  }
+
   // -- the room ---------------------------------------------------------------------------
 
   function onSnapshot(snap) {
@@ -930,6 +996,7 @@
     (snap.deals || []).forEach(function (d) { state.deals[d.id] = d; });
     renderDeals();
     if (snap.figures) renderSales(snap.figures);
+    applyBattle(snap.battle || null);
   }
 
   function chatMessage(ev) {
@@ -1002,6 +1069,10 @@
         break;
       case "stock.left":
         stockLeft(d);
+        break;
+      case "battle.updated":
+      case "battle.score":
+        applyBattle(d.battle);
         break;
       case "coupon.dropped":
         if (d.coupon) replaceCoupon(d.coupon);

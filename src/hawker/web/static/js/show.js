@@ -38,6 +38,8 @@
     clockOffset: 0, // server ms - this device's ms
   };
   var pendingSends = {};  // ref -> the text sent, restored into the box if refused
+  // A head-to-head battle with another show (static/js/battle.js); none on replays.
+  var battle = window.HawkerBattle && $("battle") ? new HawkerBattle($("battle"), showId) : null;
 
   // -- shelf ---------------------------------------------------------------------------
 
@@ -1405,6 +1407,7 @@
     if (!replayUrl) return;
     holding = [];
     state.deals = {};  // flash deals do not run on replays: everything sells at its listing price
+    if (battle) battle.apply(null);  // nor do battles
     startPlayer("replay");
     $("replay").hidden = false;
     $("replay-chat-toggle").hidden = false;
@@ -1593,6 +1596,7 @@
     renderPinned();
     renderDeal();
     renderCoupons();
+    if (battle) battle.apply(mode === "replay" ? null : snap.battle);
     refreshBuy();
     if (mode === "replay") {
       setReplayChat(replayChat.on);  // the replay shows the chat as it went by, or none
@@ -1701,6 +1705,10 @@
         break;
       case "stock.left":
         stockLeft(d);
+        break;
+      case "battle.updated":
+      case "battle.score":
+        if (battle && mode !== "replay") battle.apply(d.battle);
         break;
       case "coupon.dropped":
         if (d.coupon) {
