@@ -1,9 +1,10 @@
 """The room snapshot: everything a viewer needs to draw the show, with the seq it is at.
 
 A crowd joins a room at once (a star host goes live, a worker restarts and its viewers
-reconnect), so what every viewer sees alike (the show, shelf, chat, deals, coupons) is read
-once per room and shared by the viewers who join at the same seq within `SHARED_FOR_S`; only
-what is the viewer's own (name, mute, roles, staff figures) is read per viewer.
+reconnect), so what every viewer sees alike (the show, shelf, deals, coupons) is read once
+per room and shared by the viewers who join at the same seq within `SHARED_FOR_S`; the recent
+chat is kept in memory from the messages this process hears (read from the database once);
+only what is the viewer's own (name, mute, roles, staff figures) is read per viewer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.roles import Actor, ShowFacts, is_staff, roles_in_show
-from hawker.live.events import CHAT_MESSAGE, Event, now_ms
+from hawker.live.events import CHAT_HIDDEN, CHAT_MESSAGE, ROOM_RESYNC, Event, now_ms
 from hawker.services import presence
 from hawker.services.chat import recent_messages, remember_show, sanction_of
 from hawker.services.coalesce import shared
@@ -26,8 +27,8 @@ from hawker.services.shows import access_show, show_facts, show_json
 from hawker.store.tables import Show, User
 
 # How long viewers joining at the same seq share one reading of the room. State changes
-# advance the seq and chat heard here ends the reading, so neither is missed; the likes count
-# and "N left" may be this much older in a snapshot, and their next update follows live.
+# advance the seq, so they are never missed; the likes count and "N left" may be this much
+# older in a snapshot, and their next update follows live.
 SHARED_FOR_S = 1.0
 
 
@@ -51,14 +52,56 @@ class _Room:
     data: dict[str, Any]
 
 
-async def _read_room(ctx: Context, show_id: int, seq: int) -> _Room:
+class _ChatLog:
+    """A room's recent chat, as this process hears it go out (and hidden), on top of what the
+    database held when it started listening."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.hidden: set[int] = set()
+        self.seeded = False
+
+    def hear(self, event: Event) -> None:
+        if event.type == CHAT_MESSAGE:
+            self.messages[event.data["id"]] = event.data
+            self._trim()
+        elif event.type == CHAT_HIDDEN:
+            self.messages.pop(event.data["id"], None)
+            if not self.seeded:  # the reading under way may still hold it
+                self.hidden.add(event.data["id"])
+        elif event.type == ROOM_RESYNC:
+            # The bus lost its connection: what was said or hidden meanwhile is not here.
+            self.messages.clear()
+            self.seeded = False
+
+    def seed(self, recent: list[dict[str, Any]]) -> None:
+        """What the database holds, merged with what was heard while it was read."""
+        for message in recent:
+            if message["id"] not in self.hidden:
+                self.messages.setdefault(message["id"], message)
+        self.messages = dict(sorted(self.messages.items(), key=lambda m: (m[1]["at"], m[0])))
+        self._trim()
+        self.hidden.clear()
+        self.seeded = True
+
+    def _trim(self) -> None:
+        while len(self.messages) > self.size:
+            del self.messages[next(iter(self.messages))]
+
+    def recent(self) -> list[dict[str, Any]]:
+        return list(self.messages.values())
+
+
+async def _read_room(ctx: Context, show_id: int, seq: int, chat: _ChatLog) -> _Room:
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         facts = await show_facts(s, show)
         host = await s.get(User, show.host_id)
         assert host is not None
         shelf = await shelf_json(s, show_id)
-        chat = await recent_messages(s, show_id, ctx.settings.recent_chat, facts)
+        if not chat.seeded:
+            chat.seed(await recent_messages(s, show_id, ctx.settings.recent_chat, facts))
     from hawker.services import battles, coupons, deals
 
     data = {
@@ -66,7 +109,6 @@ async def _read_room(ctx: Context, show_id: int, seq: int) -> _Room:
         "shelf": shelf,
         "pinned": next((item for item in shelf if item["id"] == show.pinned_listing_id), None),
         "likes": show.likes,
-        "chat": chat,
         "slow_mode_seconds": show.slow_mode_seconds,
         "deals": await deals.list_deals(ctx, show_id),
         "coupons": await coupons.dropped_coupons(ctx, show_id),
@@ -76,34 +118,29 @@ async def _read_room(ctx: Context, show_id: int, seq: int) -> _Room:
     return _Room(seq, time.monotonic(), show, facts, numbers, data)
 
 
-async def _room(ctx: Context, show_id: int, seq: int) -> _Room:
+async def _room(ctx: Context, show_id: int, seq: int) -> tuple[_Room, _ChatLog]:
     """The room as read at `seq`: a reading shared with the viewers joining at the same seq
-    meanwhile (one reading at a time per room; the others wait for it)."""
+    meanwhile (one reading at a time per room; the others wait for it); and its chat."""
     readings: dict[int, asyncio.Future[_Room]] = shared(ctx.db, "room readings", dict)
-    watched: set[int] = shared(ctx.db, "rooms watched", set)
-    if show_id not in watched:
-        # Chat does not advance the seq: a message heard here makes the reading old, so a
-        # viewer who joins after it was sent finds it in the snapshot's chat.
-        def hear(event: Event) -> None:
-            reading = readings.get(show_id)
-            if event.type == CHAT_MESSAGE and reading is not None and reading.done():
-                del readings[show_id]
-
-        watched.add(show_id)
-        await ctx.bus.subscribe(show_id, hear)
+    chats: dict[int, _ChatLog] = shared(ctx.db, "room chat", dict)
+    chat = chats.get(show_id)
+    if chat is None:
+        # Listening starts before the first reading, so no message falls between the two.
+        chat = chats[show_id] = _ChatLog(ctx.settings.recent_chat)
+        await ctx.bus.subscribe(show_id, chat.hear)
     found = readings.get(show_id)
-    if found is not None and found.done() and not found.exception():
+    if found is not None and found.done() and not found.exception() and chat.seeded:
         room = found.result()
         if room.seq == seq and time.monotonic() - room.read_at < SHARED_FOR_S:
-            return room
+            return room, chat
     elif found is not None and not found.done():
         room = await asyncio.shield(found)
-        if room.seq == seq:
-            return room
-    reading = asyncio.ensure_future(_read_room(ctx, show_id, seq))
+        if room.seq == seq and chat.seeded:
+            return room, chat
+    reading = asyncio.ensure_future(_read_room(ctx, show_id, seq, chat))
     readings[show_id] = reading
     try:
-        return await asyncio.shield(reading)
+        return await asyncio.shield(reading), chat
     except BaseException:
         if readings.get(show_id) is reading:
             del readings[show_id]
@@ -116,7 +153,7 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
     # count comes with the seq: the one this process last heard may be older than the seq,
     # and the event that changed it would then be skipped as already in the snapshot.
     seq, viewers = await ctx.bus.snapshot_position(show_id)
-    room = await _room(ctx, show_id, seq)
+    room, chat = await _room(ctx, show_id, seq)
     async with ctx.db.session() as s:
         sanction = await sanction_of(s, show_id, actor.user_id)
         me = await s.get(User, actor.user_id) if actor.user_id else None
@@ -131,6 +168,7 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
         "seq": seq,
         "server_time": now_ms(),
         **room.data,
+        "chat": chat.recent(),
         "viewers": presence.viewers(ctx, show_id)
         if viewers is None
         else max(viewers, ctx.hub.count(show_id)),
