@@ -566,7 +566,9 @@ def test_postgres_unreachable_chat_keeps_flowing(tmp_path: Path) -> None:
         user = admin.get("user", "postgres")
         password = f":{admin['password']}" if admin.get("password") else ""
         via_proxy = f"postgresql://{user}{password}@127.0.0.1:{proxy.port}/{name}"
-        settings: Settings = test_settings(via_proxy, tmp_path)
+        # Bob sends six messages in a few seconds or less: more than the default chat pace
+        # (a burst of 5, then one a second) allows, which is not what this test is about.
+        settings: Settings = test_settings(via_proxy, tmp_path, chat_burst=20)
         try:
             with live_server(settings) as server:
                 world = World(server)
@@ -651,5 +653,6 @@ def _chat_through_an_outage(world: World, server: Any, proxy: CutProxy, direct: 
         ]
         assert chat[-1]["request"] == {"listing_id": shelf[1]["id"], "number": 2}
         ref = pb.send({"type": "chat.send", "body": "after"})
-        assert pb.reply(ref, timeout=10)["type"] == "ack"
+        answer = pb.reply(ref, timeout=10)
+        assert answer["type"] == "ack", answer
         wait_until("Alice hears the next one", lambda: any(m["body"] == "after" for m in pa.chat))
