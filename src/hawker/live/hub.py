@@ -2,11 +2,18 @@
 
 Fan-out rules (DESIGN.md, "The live path"):
 - an event is encoded once per room (`Event.text`), never once per viewer;
-- what is due for a connection goes out as one frame per tick (a JSON list when several);
-- each connection has bounded queues: ephemeral events (chat, likes) are dropped oldest
-  first, state events are never dropped, and a viewer whose state backlog passes the
-  bound, or whose socket stops taking frames, is cut off and will resync on reconnect;
-- each connection has its own writer task, so a slow socket only ever delays itself.
+- what is due goes out once per tick, and is framed once per room: every viewer who keeps up
+  and has nothing of their own due gets the same frame (a JSON list when several events;
+  on a raw socket the same WebSocket frame bytes). A viewer with something of their own (a
+  reply, a targeted event, chat that only staff and its author see) or who is behind gets a
+  frame built for them, with everything in the order the room had it;
+- a viewer is behind while their socket has more than `max_buffer` bytes waiting to be sent
+  (or, on a socket written through ASGI, while a send has not completed). They stop getting
+  the shared frame and what is due queues for them in bounded queues: ephemeral events are
+  dropped oldest first, state events never; a viewer whose state backlog passes the bound,
+  or who stays behind for `send_timeout`, is cut off and will resync on reconnect;
+- there is no task per viewer: one timer per room does the writing, and a slow socket only
+  ever delays itself.
 """
 
 from __future__ import annotations
@@ -14,84 +21,174 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from hawker.live.bus import Bus
-from hawker.live.events import CHAT_MESSAGE, TARGETED, USER_SANCTIONED, Event
+from hawker.live.events import (
+    CHAT_MESSAGE,
+    DEAL_UPDATED,
+    PRIVATE,
+    SHELF_PINNED,
+    SHELF_UNPINNED,
+    SHELF_UPDATED,
+    SHOW_STATE,
+    STAFF,
+    USER_SANCTIONED,
+    Event,
+)
 
 log = logging.getLogger(__name__)
 
 # Closing tasks are kept here so they are not collected before they run.
 _closing: set[asyncio.Task[None]] = set()
 
+# What the host does on camera: it must meet the picture, so it ends a big room's long tick
+# early (a frame within `HubLimits.tick`). Rare, unlike chat, stock left or counts.
+PROMPT = frozenset({SHELF_PINNED, SHELF_UNPINNED, SHELF_UPDATED, DEAL_UPDATED, SHOW_STATE})
+
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+# What is due in a room: (number in the room's order, wire text, ephemeral).
+Item = tuple[int, str, bool]
+
+
+class Transport(Protocol):
+    """The part of an asyncio transport a room writes to: a socket already past the
+    WebSocket handshake, taking whole server frames (`ws_frame`)."""
+
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+    def abort(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class HubLimits:
     tick: float = 0.05
+    # A frame costs a socket write (~10 us of CPU on loopback, more than all else a viewer
+    # costs), so a big room ticks slower: about `frames_per_s` frames a second from the
+    # process, up to `max_tick` (5,000 viewers in a process: 0.2 s; 10,000: 0.4 s). What the
+    # host does on camera (`PROMPT`) does not wait for it.
+    frames_per_s: int = 25_000
+    max_tick: float = 0.4
     # A room this full shows viewers a sample of its chat: at most `busy_chat_per_s`
     # messages a second. Host, moderators and each message's author still see all of it.
     busy_room: int = 300
     busy_chat_per_s: int = 15
     max_chat_backlog: int = 64
     max_state_backlog: int = 256
+    # Bytes waiting in a socket's write buffer (the kernel's is already full by then) over
+    # which its viewer is behind; asyncio's own high-water mark.
+    max_buffer: int = 64 * 1024
     send_timeout: float = 10.0
 
 
+def ws_frame(text: str) -> bytes:
+    """`text` as one WebSocket text frame from a server: unmasked, so the same bytes serve
+    every socket (RFC 6455, 5.2). Without RSV1 it is an uncompressed message, which is
+    legal whatever extension the socket negotiated (RFC 7692, 6)."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 1 << 16:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
+
+
+def _join(texts: Sequence[str]) -> str:
+    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
 class Connection:
+    """One viewer's socket, as its room sees it.
+
+    Written either as raw frames to `transport`, or through `send` (one send at a time)
+    where the server gives no transport. Until `start` (and during `hold`) it takes no
+    frames and what is due queues, so that a snapshot can go out first."""
+
     __slots__ = (
+        "_behind_since",
         "_chat",
         "_close",
-        "_counter",
         "_send",
+        "_sending",
         "_state",
-        "_task",
-        "_wake",
         "closed",
         "dropped",
+        "held",
         "limits",
+        "plain",
+        "room",
         "staff",
+        "transport",
         "user_id",
     )
 
     def __init__(
-        self, send: Send, close: Close, *, user_id: int | None, staff: bool, limits: HubLimits
+        self,
+        send: Send,
+        close: Close,
+        *,
+        user_id: int | None,
+        staff: bool,
+        limits: HubLimits,
+        transport: Transport | None = None,
     ) -> None:
         self._send = send
         self._close = close
+        self.transport = transport
         self.user_id = user_id
         self.staff = staff
         self.limits = limits
-        self._chat: deque[tuple[int, str]] = deque()
-        self._state: deque[tuple[int, str]] = deque()
-        self._counter = itertools.count()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.room: Room | None = None
+        # Backlog, made only while something is queued: most viewers never need one.
+        self._state: deque[tuple[int, str]] | None = None
+        self._chat: deque[tuple[int, str]] | None = None
+        self._sending: asyncio.Task[None] | None = None  # without a transport
+        self._behind_since: float | None = None
+        # Takes the room's shared frame: not held, not behind, nothing of its own queued.
+        self.plain = False
+        self.held = True
         self.closed = False
         self.dropped = 0
 
-    def offer(self, event: Event) -> None:
+    # -- what the socket handler calls --------------------------------------------------
+
+    def start(self) -> None:
+        """Take frames from now on (after the snapshot)."""
+        self.held = False
+        if self.room is not None and not self.closed:
+            self.room._schedule()
+
+    def hold(self) -> None:
+        """Queue what is due instead of sending it, until `start` (a snapshot is coming)."""
+        self.held = True
+        if self.plain and self.room is not None:
+            self.room._set_special(self)
+
+    async def send_now(self, text: str) -> None:
+        """Send `text` (a snapshot) after what was sent before and ahead of what is queued.
+        Waits while the socket is behind; one that stays behind is cut off."""
+        deadline = time.monotonic() + self.limits.send_timeout
+        while not self._writable():
+            if self.closed:
+                return
+            if time.monotonic() > deadline:
+                self.cut_off("not reading: cut off")
+                return
+            await asyncio.sleep(self.limits.tick)
         if self.closed:
             return
-        item = (next(self._counter), event.text)
-        if event.ephemeral:
-            if len(self._chat) >= self.limits.max_chat_backlog:
-                self._chat.popleft()
-                self.dropped += 1
-            self._chat.append(item)
+        if self.transport is not None:
+            self._write(text)
         else:
-            if len(self._state) >= self.limits.max_state_backlog:
-                self.cut_off("too far behind: reconnect to resync")
-                return
-            self._state.append(item)
-        self._wake.set()
+            await self._start_send(text)
 
     def send_direct(self, text: str) -> None:
         """Queue a frame meant for this viewer alone (an error, an ack) as state.
@@ -100,84 +197,219 @@ class Connection:
         otherwise grow this queue for as long as its socket stays open."""
         if self.closed:
             return
-        if len(self._state) >= self.limits.max_state_backlog:
-            self.cut_off("too far behind: reconnect to resync")
+        if self.room is None:
+            self._enqueue(0, text, ephemeral=False)
             return
-        self._state.append((next(self._counter), text))
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._writer())
+        self.room._private(self, text, ephemeral=False)
 
     def cut_off(self, reason: str, *, code: int = 1013) -> None:
-        """Close the socket after what is queued. 1013 (try again later) tells the client to
-        reconnect and resync from a snapshot."""
+        """Close the socket after what is due for it. 1013 (try again later) tells the
+        client to reconnect and resync from a snapshot."""
         if self.closed:
             return
+        room = self.room
+        # Until its snapshot is out, nothing else may go first.
+        due: Sequence[Item] = room._due if room is not None and not self.held else ()
+        text = None if self.held else self._take(due)
         self.closed = True
-        self._wake.set()
-        task = asyncio.get_running_loop().create_task(self._flush_and_close(code, reason))
+        if room is not None:
+            room._detach(self)
+        task = asyncio.get_running_loop().create_task(self._farewell(text, code, reason))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
 
-    async def _flush_and_close(self, code: int, reason: str) -> None:
-        frame = self._take()
-        with contextlib.suppress(Exception):
-            if frame is not None:
-                await asyncio.wait_for(self._send(frame), 1.0)
-        await self._safe_close(code, reason)
-
-    async def _safe_close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await self._close(code, reason)
-
-    async def stop(self) -> None:
+    def stop(self) -> None:
         self.closed = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        if self.room is not None:
+            self.room._detach(self)
+        self._state = self._chat = None
 
-    def _take(self) -> str | None:
-        if not self._chat and not self._state:
-            return None
-        items = [text for _, text in heapq.merge(self._state, self._chat)]
-        self._state.clear()
-        self._chat.clear()
-        return items[0] if len(items) == 1 else "[" + ",".join(items) + "]"
+    # -- what the room calls --------------------------------------------------------------
 
-    async def _writer(self) -> None:
+    def _writable(self) -> bool:
+        if self.transport is not None:
+            return self.transport.get_write_buffer_size() <= self.limits.max_buffer
+        return self._sending is None
+
+    def _put(self, text: str, frame: bytes) -> bool:
+        """The room's shared frame, if this socket takes it now; False if it is behind."""
+        transport = self.transport
+        if transport is None:
+            if self._sending is not None:
+                return False
+            self._start_send(text)
+            return True
+        if transport.get_write_buffer_size() > self.limits.max_buffer:
+            return False
         try:
-            while not self.closed:
-                await self._wake.wait()
-                self._wake.clear()
-                frame = self._take()
-                if frame is None:
-                    continue
-                try:
-                    await asyncio.wait_for(self._send(frame), self.limits.send_timeout)
-                except TimeoutError:
-                    self.cut_off("not reading: cut off")
-                    return
-                except Exception:
-                    self.closed = True
-                    return
-                # Whatever arrives while we wait goes out together in the next frame.
-                await asyncio.sleep(self.limits.tick)
-        except asyncio.CancelledError:
-            pass
+            transport.write(frame)
+        except RuntimeError:  # the socket is gone; the handler is about to leave the room
+            self._lost()
+        return True
+
+    def _tick(self, due: Sequence[Item], now: float) -> bool:
+        """A tick for a connection that is not plain: send what is due for it if it can,
+        else queue it. Whether it is plain again."""
+        if self.held or not self._writable():
+            if not self._absorb(due) or self.held:
+                return False
+            if self._behind_since is None:
+                self._behind_since = now
+            elif now - self._behind_since >= self.limits.send_timeout:
+                self.cut_off("not reading: cut off")
+            return False
+        self._behind_since = None
+        text = self._take(due)
+        if text is not None:
+            if self.transport is not None:
+                self._write(text)
+            else:
+                self._start_send(text)
+        return not self.closed
+
+    def _enqueue(self, n: int, text: str, *, ephemeral: bool) -> bool:
+        """Queue one item, within the bounds. False if that cut the viewer off."""
+        if ephemeral:
+            if self._chat is None:
+                self._chat = deque()
+            elif len(self._chat) >= self.limits.max_chat_backlog:
+                self._chat.popleft()
+                self.dropped += 1
+            self._chat.append((n, text))
+            return True
+        if self._state is None:
+            self._state = deque()
+        elif len(self._state) >= self.limits.max_state_backlog:
+            self.cut_off("too far behind: reconnect to resync")
+            return False
+        self._state.append((n, text))
+        return True
+
+    def _absorb(self, due: Iterable[Item]) -> bool:
+        """Queue what is due instead of sending it. False if that cut the viewer off."""
+        return all(self._enqueue(n, text, ephemeral=ephemeral) for n, text, ephemeral in due)
+
+    def _take(self, due: Sequence[Item]) -> str | None:
+        """Everything queued and `due`, in the room's order, as one frame's text."""
+        state, chat = self._state, self._chat
+        self._state = self._chat = None
+        if not state and not chat:
+            return _join([text for _, text, _ in due]) if due else None
+        own: list[Iterable[tuple[int, str]]] = [q for q in (state, chat) if q]
+        if due:
+            own.append([(n, text) for n, text, _ in due])
+        return _join([text for _, text in heapq.merge(*own)])
+
+    def _write(self, text: str) -> None:
+        assert self.transport is not None
+        try:
+            self.transport.write(ws_frame(text))
+        except RuntimeError:
+            self._lost()
+
+    def _start_send(self, text: str) -> asyncio.Task[None]:
+        self._sending = asyncio.get_running_loop().create_task(self._send_one(text))
+        return self._sending
+
+    async def _send_one(self, text: str) -> None:
+        try:
+            await asyncio.wait_for(self._send(text), self.limits.send_timeout)
+        except TimeoutError:
+            self.cut_off("not reading: cut off")
+        except Exception:
+            self._lost()
+        finally:
+            self._sending = None
+        # What queued meanwhile goes out at the next tick.
+        if not self.plain and self.room is not None and not self.closed:
+            self.room._schedule()
+
+    def _lost(self) -> None:
+        """The socket went away under us; the handler will leave the room."""
+        self.closed = True
+        if self.room is not None:
+            self.room._detach(self)
+
+    async def _farewell(self, text: str | None, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            if text is not None:
+                if self.transport is not None:
+                    self._write(text)
+                else:
+                    await asyncio.wait_for(self._send(text), 1.0)
+            await asyncio.wait_for(self._close(code, reason), 1.0)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            await asyncio.sleep(1.0)
+            # A peer that reads nothing would keep the buffer (and the socket) forever.
+            if transport.get_write_buffer_size() > self.limits.max_buffer:
+                transport.abort()
 
 
 class Room:
-    __slots__ = ("_shown", "_window", "connections", "limits", "show_id")
+    __slots__ = (
+        "_due",
+        "_last",
+        "_n",
+        "_shown",
+        "_special",
+        "_staff",
+        "_timer",
+        "_timer_at",
+        "_users",
+        "_window",
+        "connections",
+        "limits",
+        "show_id",
+    )
 
     def __init__(self, show_id: int, limits: HubLimits | None = None) -> None:
         self.show_id = show_id
         self.limits = limits or HubLimits()
         self.connections: set[Connection] = set()
+        # Connections that do not take the shared frame at the next tick.
+        self._special: set[Connection] = set()
+        self._staff: set[Connection] = set()
+        self._users: dict[int, list[Connection]] = {}
+        self._due: list[Item] = []
+        self._n = 0
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
+        self._last = 0.0
         self._window = 0.0
         self._shown = 0
+
+    def add(self, connection: Connection) -> None:
+        connection.room = self
+        self.connections.add(connection)
+        self._special.add(connection)
+        if connection.staff:
+            self._staff.add(connection)
+        if connection.user_id is not None:
+            self._users.setdefault(connection.user_id, []).append(connection)
+
+    def remove(self, connection: Connection) -> None:
+        self._detach(connection)
+        self.connections.discard(connection)
+        self._staff.discard(connection)
+        if connection.user_id is not None:
+            mine = self._users.get(connection.user_id, [])
+            if connection in mine:
+                mine.remove(connection)
+            if not mine:
+                self._users.pop(connection.user_id, None)
+        if not self.connections and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _detach(self, connection: Connection) -> None:
+        """No more frames for it (closed)."""
+        connection.plain = False
+        self._special.discard(connection)
+
+    def _set_special(self, connection: Connection) -> None:
+        connection.plain = False
+        self._special.add(connection)
 
     def _sampled_out(self) -> bool:
         """In a busy room, whether this chat message goes to staff and its author only."""
@@ -194,20 +426,84 @@ class Room:
     def deliver(self, event: Event) -> None:
         if event.type == CHAT_MESSAGE and self._sampled_out():
             author = event.data.get("user", {}).get("id")
-            for connection in list(self.connections):
-                if connection.staff or (author is not None and connection.user_id == author):
-                    connection.offer(event)
+            seen = set(self._staff)
+            seen.update(self._users.get(author, ()) if author is not None else ())
+            for connection in seen:
+                self._private(connection, event.text, ephemeral=True)
             return
-        targeted = event.type in TARGETED
-        for connection in list(self.connections):
-            if targeted and not event.for_connection(connection.user_id, connection.staff):
-                continue
-            connection.offer(event)
+        if event.type in PRIVATE or event.type in STAFF:
+            targets = (
+                self._staff
+                if event.type in STAFF
+                else self._users.get(event.data.get("buyer_id"), ())  # type: ignore[arg-type]
+            )
+            for connection in list(targets):
+                if event.for_connection(connection.user_id, connection.staff):
+                    self._private(connection, event.text, ephemeral=event.ephemeral)
+            return
+        self._n += 1
+        self._due.append((self._n, event.text, event.ephemeral))
+        self._schedule(prompt=event.type in PROMPT)
         if event.type == USER_SANCTIONED and event.data.get("banned"):
             # A ban ends the viewer's sockets on every worker; reconnecting is refused.
-            for connection in list(self.connections):
-                if connection.user_id == event.data.get("user_id"):
-                    connection.cut_off("banned", code=4403)
+            for connection in list(self._users.get(event.data.get("user_id"), ())):  # type: ignore[arg-type]
+                connection.cut_off("banned", code=4403)
+
+    def _private(self, connection: Connection, text: str, *, ephemeral: bool) -> None:
+        if connection.closed:
+            return
+        self._n += 1
+        if connection._enqueue(self._n, text, ephemeral=ephemeral):
+            if connection.plain:
+                self._set_special(connection)
+            self._schedule()
+
+    def _tick_s(self) -> float:
+        limits = self.limits
+        return min(limits.max_tick, max(limits.tick, len(self.connections) / limits.frames_per_s))
+
+    def _schedule(self, *, prompt: bool = False) -> None:
+        """Write at the room's next tick (`prompt`: the shortest one): at once if the last
+        write is that long ago, so a quiet room answers without delay and a busy one sends
+        a frame a tick."""
+        loop = asyncio.get_running_loop()
+        at = max(loop.time(), self._last + (self.limits.tick if prompt else self._tick_s()))
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer, self._timer_at = loop.call_at(at, self._flush), at
+
+    def _flush(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        self._last = now = loop.time()
+        due, self._due = self._due, []
+        special = list(self._special)
+        fell: list[Connection] = []
+        try:
+            if due:
+                text = _join([t for _, t, _ in due])
+                frame = ws_frame(text)
+                for connection in self.connections:
+                    if connection.plain and not connection._put(text, frame):
+                        fell.append(connection)
+            again = False
+            for connection in special:
+                if connection._tick(due, now):
+                    connection.plain = True
+                    self._special.discard(connection)
+                elif not connection.held and not connection.closed:
+                    again = True
+            for connection in fell:
+                self._set_special(connection)
+                connection._behind_since = now
+                again = connection._absorb(due) or again
+        except Exception:
+            log.exception("room %s: a tick failed", self.show_id)
+            again = True
+        if again:
+            self._schedule()
 
 
 class Hub:
@@ -218,27 +514,36 @@ class Hub:
         self._lock = asyncio.Lock()
 
     def connection(
-        self, send: Send, close: Close, *, user_id: int | None, staff: bool
+        self,
+        send: Send,
+        close: Close,
+        *,
+        user_id: int | None,
+        staff: bool,
+        transport: Transport | None = None,
     ) -> Connection:
-        return Connection(send, close, user_id=user_id, staff=staff, limits=self.limits)
+        return Connection(
+            send, close, user_id=user_id, staff=staff, limits=self.limits, transport=transport
+        )
 
     async def join(self, show_id: int, connection: Connection) -> None:
         """Subscribe (once per room per process) before the snapshot is read, so no event
-        published after the snapshot can be missed."""
+        published after the snapshot can be missed. The connection queues what is due
+        until `connection.start()`."""
         async with self._lock:
             room = self.rooms.get(show_id)
             if room is None:
                 room = self.rooms[show_id] = Room(show_id, self.limits)
                 await self.bus.subscribe(show_id, room.deliver)
-            room.connections.add(connection)
+            room.add(connection)
 
     async def leave(self, show_id: int, connection: Connection) -> None:
-        await connection.stop()
+        connection.stop()
         async with self._lock:
             room = self.rooms.get(show_id)
             if room is None:
                 return
-            room.connections.discard(connection)
+            room.remove(connection)
             if not room.connections:
                 del self.rooms[show_id]
                 await self.bus.unsubscribe(show_id, room.deliver)

@@ -23,15 +23,18 @@ STATIC = Path(__file__).parent / "static"
 
 
 class HawkerApp(FastAPI):
-    """FastAPI with the buy call of a flash sale answered in front of it (web/fastbuy.py):
-    in front, not as a middleware, because FastAPI's own entry point (its telemetry hook,
-    the middleware stack) costs a buy in a stampede a share of its CPU before any of it runs.
+    """FastAPI with the buy call of a flash sale (web/fastbuy.py) and the room socket
+    (web/ws.py) answered in front of it: in front, not as a middleware, because FastAPI's
+    own entry point (its telemetry hook, the middleware stack) costs a buy in a stampede a
+    share of its CPU before any of it runs, and keeps its frames alive with every socket.
     """
 
     fast: FastBuy | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast is None:
+        if scope["type"] == "websocket" and ws.show_id_of(scope["path"]) is not None:
+            await ws.show_socket(self.state.ctx, scope, receive, send)
+        elif self.fast is None:
             await super().__call__(scope, receive, send)
         else:
             await self.fast(scope, receive, send)
@@ -78,7 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         competitions.router,
     ):
         app.include_router(router, prefix="/api/v1")
-    app.include_router(ws.router)
     app.include_router(ingest_ws.router)
     app.include_router(pages.router)
     app.include_router(studio.router)

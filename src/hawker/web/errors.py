@@ -54,7 +54,7 @@ def outage(exc: BaseException) -> Unavailable | None:
     return None
 
 
-async def _close_socket(ws: WebSocket, exc: Exception) -> None:
+async def close_socket(ws: WebSocket, exc: Exception) -> None:
     """A socket whose join failed on a backend (its snapshot could not be read): closed with
     1013, try again later, which the room page answers by reconnecting after a while; 1011
     for anything else. Accepted first if need be, so that the client gets the code instead
@@ -90,7 +90,7 @@ def install(app: FastAPI) -> None:
         # A database or Redis that is away is a 503 the client may retry, never a 500. The
         # handlers are looked up now: pages.install wraps them to answer pages in HTML.
         if request.scope["type"] == "websocket":
-            await _close_socket(cast(WebSocket, request), exc)
+            await close_socket(cast(WebSocket, request), exc)
             return None
         handlers = request.app.exception_handlers
         unavailable = outage(exc)

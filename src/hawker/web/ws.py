@@ -8,29 +8,30 @@ stays open; a frame over the size limit closes it with 1009.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
 
 import orjson
-from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from hawker.domain.errors import DomainError, InvalidInput
 from hawker.domain.roles import ANONYMOUS, Actor, is_staff
 from hawker.live import events
-from hawker.live.hub import Connection
+from hawker.live.hub import Connection, Transport
 from hawker.services import chat, checkout, coupons, rooms, shelf
 from hawker.services.accounts import COOKIE
 from hawker.services.context import Context
 from hawker.web.auth import authenticate
-from hawker.web.errors import outage
+from hawker.web.errors import close_socket, outage
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+_PATH = re.compile(r"/ws/shows/([0-9]{1,30})")
 
 CLOSE_TOO_BIG = 1009
 CLOSE_NOT_FOUND = 4404
@@ -54,23 +55,26 @@ class Room:
         self.actor = actor
         self.show_id = show_id
         self.connection: Connection | None = None
-        self.send_lock = asyncio.Lock()
 
     async def send(self, text: str) -> None:
-        async with self.send_lock:
-            await self.ws.send_text(text)
+        await self.ws.send_text(text)
 
     async def close(self, code: int, reason: str) -> None:
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             await self.ws.close(code, reason)
 
     async def send_snapshot(self) -> None:
-        # Holding the lock keeps the writer from sending anything older ahead of it.
-        async with self.send_lock:
+        assert self.connection is not None
+        # Held, the connection queues what the room sends meanwhile: nothing older than
+        # the snapshot goes out after it, nothing newer is lost.
+        self.connection.hold()
+        try:
             snapshot = await rooms.build_snapshot(self.ctx, self.actor, self.show_id)
-            await self.ws.send_text(
+            await self.connection.send_now(
                 events.encode(events.ROOM_SNAPSHOT, snapshot, seq=snapshot["seq"])
             )
+        finally:
+            self.connection.start()
 
     def reply(self, type_: str, data: dict[str, Any]) -> None:
         assert self.connection is not None
@@ -205,9 +209,25 @@ _HANDLERS: dict[str, Callable[[Room, dict[str, Any]], Awaitable[dict[str, Any] |
 }
 
 
-@router.websocket("/ws/shows/{show_id}")
-async def show_socket(ws: WebSocket, show_id: int) -> None:
-    ctx: Context = ws.app.state.ctx
+def show_id_of(path: str) -> int | None:
+    """The show of a room socket's path, `/ws/shows/{show_id}`; None for any other path."""
+    match = _PATH.fullmatch(path)
+    return int(match[1]) if match else None
+
+
+def _transport(send: Send) -> Transport | None:
+    """The socket under uvicorn's websockets-sansio connection, which the room writes its
+    frames to as bytes. On any other server (or WebSocket implementation) the room sends
+    through ASGI, one frame at a time."""
+    protocol = getattr(send, "__self__", None)
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
+        return protocol.transport
+    return None
+
+
+async def _admit(ctx: Context, ws: WebSocket, show_id: int) -> tuple[Actor, bool] | None:
+    """Who this is and whether they are staff of the show; None when the socket is refused
+    (and closed). A separate step so that nothing it reads stays alive with the socket."""
     found = await authenticate(
         ctx,
         authorization=ws.headers.get("authorization"),
@@ -218,32 +238,53 @@ async def show_socket(ws: WebSocket, show_id: int) -> None:
     if not 1 <= show_id <= MAX_ID:
         await ws.send_text(events.error_frame("show_not_found", f"no show {show_id}"))
         await ws.close(CLOSE_NOT_FOUND, "show_not_found")
-        return
+        return None
     try:
         async with ctx.db.session() as s:
             facts, banned = await rooms.access_room(s, actor, show_id)
     except DomainError as exc:
         await ws.send_text(events.error_frame(exc.code, exc.message))
         await ws.close(CLOSE_NOT_FOUND, exc.code)
-        return
+        return None
     if banned:
         await ws.send_text(events.error_frame("banned", "you are banned from this show"))
         await ws.close(CLOSE_BANNED, "banned")
-        return
+        return None
+    return actor, is_staff(actor, facts)
 
+
+async def show_socket(ctx: Context, scope: Scope, receive: Receive, send: Send) -> None:
+    """The room socket as a plain ASGI app, called in front of FastAPI (web/app.py): a
+    crowd holds tens of thousands of these open, and each would otherwise keep the
+    framework's middleware and routing frames alive for as long as it stays."""
+    show_id = show_id_of(scope["path"])
+    assert show_id is not None
+    ws = WebSocket(scope, receive, send)
+    try:
+        await _serve(ctx, ws, show_id, receive, send)
+    except Exception as exc:
+        # As FastAPI's handlers close its sockets: 1013 (try again) if a backend is away.
+        await close_socket(ws, exc)
+
+
+async def _serve(ctx: Context, ws: WebSocket, show_id: int, receive: Receive, send: Send) -> None:
+    admitted = await _admit(ctx, ws, show_id)
+    if admitted is None:
+        return
+    actor, staff = admitted
     room = Room(ctx, ws, actor, show_id)
     connection = ctx.hub.connection(
-        room.send, room.close, user_id=actor.user_id, staff=is_staff(actor, facts)
+        room.send, room.close, user_id=actor.user_id, staff=staff, transport=_transport(send)
     )
     room.connection = connection
     await ctx.hub.join(show_id, connection)
     try:
         await room.send_snapshot()
-        connection.start()
         limit = ctx.settings.max_ws_frame_bytes
         while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await receive()  # ASGI's own: one frame less held per socket
+            # Cut off (too slow, banned): what else it sent has no one to answer to.
+            if message["type"] == "websocket.disconnect" or connection.closed:
                 break
             raw = message.get("text")
             if raw is None:

@@ -1,4 +1,5 @@
-"""The room hub's fan-out, with fake sockets: sends that complete, stall or never return."""
+"""The room hub's fan-out, with fake sockets: sends that complete, stall or never return, and
+fake transports whose write buffer fills and drains."""
 
 from __future__ import annotations
 
@@ -7,19 +8,30 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from websockets.frames import Opcode
+from websockets.protocol import Protocol, Side, State
+
 from hawker.live import events
 from hawker.live.bus import MemoryBus
 from hawker.live.events import Event
-from hawker.live.hub import Connection, Hub, HubLimits
+from hawker.live.hub import Connection, Hub, HubLimits, Room, ws_frame
 
 LIMITS = HubLimits(tick=0.001, max_chat_backlog=4, max_state_backlog=8, send_timeout=30.0)
 # Generous: these only stop a broken hub from hanging the run; nothing here measures time.
 PATIENCE = 5.0
 
 
+def flatten(frames: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for frame in frames:
+        payload = json.loads(frame)
+        out.extend(payload if isinstance(payload, list) else [payload])
+    return out
+
+
 class FakeSocket:
-    """Records what the hub sends. While `gate` is clear, a send waits: a viewer who is not
-    reading."""
+    """Sent to through ASGI (no transport). While `gate` is clear, a send waits: a viewer
+    who is not reading."""
 
     def __init__(self, *, reading: bool = True) -> None:
         self.frames: list[str] = []
@@ -40,11 +52,50 @@ class FakeSocket:
         self.was_closed.set()
 
     def events(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for frame in self.frames:
-            payload = json.loads(frame)
-            out.extend(payload if isinstance(payload, list) else [payload])
-        return out
+        return flatten(self.frames)
+
+
+class FakeTransport:
+    """A raw socket: frames are written as bytes. `backlog` stands for what the peer has not
+    read yet; over the limit the viewer is behind."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.backlog = 0
+        self.aborted = False
+        self.closed: tuple[int, str] | None = None
+        self.was_closed = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    async def send(self, text: str) -> None:
+        raise AssertionError("a socket with a transport is written as bytes")
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        self.was_closed.set()
+
+    def frames(self) -> list[str]:
+        """What a WebSocket client makes of the bytes written."""
+        client = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+        for data in self.writes:
+            client.receive_data(data)
+        received = client.events_received()
+        assert all(f.opcode is Opcode.TEXT and f.fin for f in received)
+        return [bytes(f.data).decode() for f in received]
+
+    def events(self) -> list[dict[str, Any]]:
+        return flatten(self.frames())
 
 
 async def until(check: Callable[[], bool]) -> None:
@@ -63,93 +114,280 @@ def state(n: int) -> Event:
     return Event(events.VIEWERS_COUNT, n, 0, {"count": n}, show_id=1)
 
 
-def connect(sock: FakeSocket, limits: HubLimits = LIMITS, user_id: int | None = None) -> Connection:
-    conn = Connection(sock.send, sock.close, user_id=user_id, staff=False, limits=limits)
-    conn.start()
+def order(n: int, buyer: int) -> Event:
+    return Event(events.ORDER_UPDATED, n, 0, {"buyer_id": buyer, "order": {"id": n}}, show_id=1)
+
+
+def viewer(
+    room: Room,
+    sock: FakeSocket | FakeTransport,
+    *,
+    user_id: int | None = None,
+    staff: bool = False,
+    started: bool = True,
+) -> Connection:
+    transport = sock if isinstance(sock, FakeTransport) else None
+    conn = Connection(
+        sock.send,
+        sock.close,
+        user_id=user_id,
+        staff=staff,
+        limits=room.limits,
+        transport=transport,
+    )
+    room.add(conn)
+    if started:
+        conn.start()
     return conn
 
 
-async def stalled(sock: FakeSocket, limits: HubLimits = LIMITS) -> Connection:
-    """A connection whose writer is stuck inside a send that has not completed."""
-    conn = connect(sock, limits)
-    conn.offer(state(1))
+async def stalled(room: Room, sock: FakeSocket) -> Connection:
+    """A viewer whose one send in flight has not completed."""
+    conn = viewer(room, sock)
+    room.deliver(state(1))
     await asyncio.wait_for(sock.sending.wait(), PATIENCE)
     return conn
 
 
+def seqs(got: list[dict[str, Any]], type_: str = events.VIEWERS_COUNT) -> list[int]:
+    return [e["seq"] for e in got if e["type"] == type_]
+
+
+def chat_ids(got: list[dict[str, Any]]) -> list[int]:
+    return [e["data"]["message"]["id"] for e in got if e["type"] == events.CHAT_MESSAGE]
+
+
 async def test_several_events_due_at_once_go_out_as_one_list_frame() -> None:
-    sock = FakeSocket()
-    conn = Connection(sock.send, sock.close, user_id=None, staff=False, limits=LIMITS)
-    conn.offer(state(1))
-    conn.offer(chat(1, seq=1))
-    conn.offer(state(2))
-    conn.start()
-    await until(lambda: bool(sock.frames))
-    assert len(sock.frames) == 1
-    payload = json.loads(sock.frames[0])
-    assert isinstance(payload, list)
-    assert [(e["type"], e["seq"]) for e in payload] == [
-        ("viewers.count", 1),
-        ("chat.message", 1),
-        ("viewers.count", 2),
-    ]
-    await conn.stop()
+    room = Room(1, LIMITS)
+    sock, raw = FakeSocket(), FakeTransport()
+    viewer(room, sock), viewer(room, raw)
+    room.deliver(state(1))
+    room.deliver(chat(1, seq=1))
+    room.deliver(state(2))
+    await until(lambda: bool(sock.frames) and bool(raw.writes))
+    for frames in (sock.frames, raw.frames()):
+        assert len(frames) == 1
+        payload = json.loads(frames[0])
+        assert [(e["type"], e["seq"]) for e in payload] == [
+            ("viewers.count", 1),
+            ("chat.message", 1),
+            ("viewers.count", 2),
+        ]
+
+
+async def test_a_frame_is_built_once_for_every_viewer_who_keeps_up() -> None:
+    room = Room(1, LIMITS)
+    raws = [FakeTransport() for _ in range(3)]
+    for raw in raws:
+        viewer(room, raw)
+    await asyncio.sleep(0.01)
+    room.deliver(state(1))
+    room.deliver(state(2))
+    await until(lambda: all(raw.writes for raw in raws))
+    # The very same bytes object went to every socket.
+    assert raws[0].writes[0] is raws[1].writes[0] is raws[2].writes[0]
+    assert [e["seq"] for e in raws[0].events()] == [1, 2]
 
 
 async def test_a_slow_viewer_loses_the_oldest_chat_but_no_state() -> None:
+    room = Room(1, LIMITS)
     sock = FakeSocket(reading=False)
-    conn = await stalled(sock)
+    conn = await stalled(room, sock)
     for n in range(1, 11):
-        conn.offer(chat(n))
+        room.deliver(chat(n))
     for n in range(2, 10):  # exactly fills the state backlog of 8
-        conn.offer(state(n))
+        room.deliver(state(n))
+    await asyncio.sleep(0.02)  # ticks pass while the send is stuck
     assert not conn.closed
     sock.gate.set()
     await until(lambda: len(sock.frames) >= 2)
     got = sock.events()
-    assert [e["seq"] for e in got if e["type"] == "viewers.count"] == list(range(1, 10))
+    assert seqs(got) == list(range(1, 10))
     # The four newest chat messages survive; the six oldest were dropped.
-    assert [e["data"]["message"]["id"] for e in got if e["type"] == "chat.message"] == [7, 8, 9, 10]
+    assert chat_ids(got) == [7, 8, 9, 10]
     assert conn.dropped == 6
     assert sock.closed is None
-    await conn.stop()
+
+
+async def test_a_viewer_with_a_full_write_buffer_is_skipped_and_catches_up_in_order() -> None:
+    room = Room(1, LIMITS)
+    slow, fast = FakeTransport(), FakeTransport()
+    conn = viewer(room, slow)
+    viewer(room, fast)
+    room.deliver(state(1))
+    await until(lambda: bool(slow.writes))
+    slow.backlog = LIMITS.max_buffer + 1  # the peer stopped reading
+    for n in range(1, 11):
+        room.deliver(chat(n))
+        if n < 9:  # 8 state events: the backlog is full, not over
+            room.deliver(state(n + 1))
+        await asyncio.sleep(0.002)  # one tick or so each
+    await until(lambda: len(seqs(fast.events())) == 9)
+    assert len(slow.writes) == 1  # nothing more went into the full buffer
+    assert not conn.closed
+    slow.backlog = 0  # it read everything
+    await until(lambda: len(seqs(slow.events())) == 9)
+    got = slow.events()
+    assert seqs(got) == list(range(1, 10))
+    assert chat_ids(got) == [7, 8, 9, 10]
+    assert conn.dropped == 6
+    # Back with the others: the next frame is the shared one again.
+    room.deliver(state(10))
+    await until(lambda: seqs(slow.events())[-1] == 10 and seqs(fast.events())[-1] == 10)
+    assert slow.writes[-1] is fast.writes[-1]
 
 
 async def test_a_viewer_past_the_state_backlog_is_cut_off_to_resync() -> None:
+    room = Room(1, LIMITS)
     sock = FakeSocket(reading=False)
-    conn = await stalled(sock)
+    conn = await stalled(room, sock)
     for n in range(2, 10):
-        conn.offer(state(n))
+        room.deliver(state(n))
+    await asyncio.sleep(0.02)
     assert not conn.closed
-    conn.offer(state(10))  # one past the backlog of 8
-    assert conn.closed
+    room.deliver(state(10))  # one past the backlog of 8
+    await until(lambda: conn.closed)
     sock.gate.set()  # let the farewell flush go through
     await asyncio.wait_for(sock.was_closed.wait(), PATIENCE)
     assert sock.closed is not None and sock.closed[0] == 1013
-    conn.offer(state(99))  # nothing more is queued for a closed connection
+    room.deliver(state(99))  # nothing more is queued for a closed connection
+    await asyncio.sleep(0.02)
     assert all(e["seq"] != 99 for e in sock.events())
-    await conn.stop()
 
 
 async def test_a_viewer_that_never_reads_is_cut_off() -> None:
+    room = Room(1, HubLimits(tick=0.001, send_timeout=0.05))
     sock = FakeSocket(reading=False)
-    conn = connect(sock, HubLimits(tick=0.001, send_timeout=0.05))
-    conn.offer(state(1))
+    viewer(room, sock)
+    room.deliver(state(1))
     await asyncio.wait_for(sock.was_closed.wait(), PATIENCE)
     assert sock.closed is not None and sock.closed[0] == 1013
-    await conn.stop()
+
+
+async def test_a_socket_that_stays_behind_is_cut_off_and_dropped() -> None:
+    limits = HubLimits(tick=0.001, send_timeout=0.05)
+    room = Room(1, limits)
+    raw = FakeTransport()
+    viewer(room, raw)
+    raw.backlog = 10 * limits.max_buffer
+    room.deliver(state(1))
+    await asyncio.wait_for(raw.was_closed.wait(), PATIENCE)
+    assert raw.closed is not None and raw.closed[0] == 1013
+    # Its peer reads nothing: the socket is dropped rather than kept with its buffer.
+    await until(lambda: raw.aborted)
+
+
+async def test_a_snapshot_waits_for_a_full_buffer_and_one_that_stays_full_is_cut_off() -> None:
+    room = Room(1, HubLimits(tick=0.001, send_timeout=0.2))
+    raw = FakeTransport()
+    conn = viewer(room, raw, started=False)
+    raw.backlog = 10 * room.limits.max_buffer
+    sending = asyncio.create_task(conn.send_now(events.encode(events.ROOM_SNAPSHOT, {}, seq=0)))
+    await asyncio.sleep(0.05)
+    assert raw.writes == [] and not sending.done()
+    raw.backlog = 0  # it read some
+    await asyncio.wait_for(sending, PATIENCE)
+    assert [e["type"] for e in raw.events()] == ["room.snapshot"]
+    raw.backlog = 10 * room.limits.max_buffer  # and stops reading for good
+    await asyncio.wait_for(conn.send_now(events.encode(events.ROOM_SNAPSHOT, {}, seq=0)), PATIENCE)
+    assert conn.closed
+    await asyncio.wait_for(raw.was_closed.wait(), PATIENCE)
+    assert raw.closed is not None and raw.closed[0] == 1013
+    assert len(raw.frames()) == 1
 
 
 async def test_replies_to_a_client_that_does_not_read_are_bounded() -> None:
+    room = Room(1, LIMITS)
     sock = FakeSocket(reading=False)
-    conn = await stalled(sock)
+    conn = await stalled(room, sock)
     for _ in range(50):  # e.g. pings whose pongs are never read
         conn.send_direct(events.encode(events.PONG, {}))
     assert conn.closed
     sock.gate.set()
     await asyncio.wait_for(sock.was_closed.wait(), PATIENCE)
     assert sock.closed is not None and sock.closed[0] == 1013
-    await conn.stop()
+
+
+async def test_what_is_meant_for_one_viewer_keeps_its_place_in_the_stream() -> None:
+    room = Room(1, LIMITS)
+    buyer, other = FakeTransport(), FakeTransport()
+    viewer(room, buyer, user_id=5)
+    viewer(room, other, user_id=6)
+    await asyncio.sleep(0.01)
+    room.deliver(state(1))
+    room.deliver(order(1, buyer=5))
+    room.deliver(state(2))
+    conn = next(c for c in room.connections if c.user_id == 5)
+    conn.send_direct(events.encode(events.PONG, {"ref": 1}))
+    room.deliver(state(3))
+    await until(lambda: len(seqs(other.events())) == 3 and len(seqs(buyer.events())) == 3)
+    assert [e["type"] for e in buyer.events()] == [
+        "viewers.count",
+        "order.updated",
+        "viewers.count",
+        "pong",
+        "viewers.count",
+    ]
+    assert [e["type"] for e in other.events()] == ["viewers.count"] * 3
+
+
+async def test_nothing_goes_out_ahead_of_the_snapshot() -> None:
+    room = Room(1, LIMITS)
+    raw = FakeTransport()
+    conn = viewer(room, raw, started=False)  # joined: the snapshot is being read
+    room.deliver(state(1))
+    room.deliver(chat(1, seq=1))
+    await asyncio.sleep(0.02)
+    assert raw.writes == []
+    await conn.send_now(events.encode(events.ROOM_SNAPSHOT, {}, seq=0))
+    conn.start()
+    room.deliver(state(2))
+    await until(lambda: len(seqs(raw.events())) == 2)
+    assert [(e["type"], e["seq"]) for e in raw.events()] == [
+        ("room.snapshot", 0),
+        ("viewers.count", 1),
+        ("chat.message", 1),
+        ("viewers.count", 2),
+    ]
+    # A resync holds the stream again the same way.
+    conn.hold()
+    room.deliver(state(3))
+    await asyncio.sleep(0.02)
+    await conn.send_now(events.encode(events.ROOM_SNAPSHOT, {}, seq=3))
+    conn.start()
+    await until(lambda: seqs(raw.events())[-1] == 3)
+    assert [e["type"] for e in raw.events()[-2:]] == ["room.snapshot", "viewers.count"]
+
+
+async def test_a_big_room_ticks_slower_but_what_the_host_does_goes_at_once() -> None:
+    # Two viewers at one frame a second each: a two-second tick.
+    room = Room(1, HubLimits(tick=0.001, frames_per_s=1, max_tick=10.0))
+    raws = [FakeTransport(), FakeTransport()]
+    for raw in raws:
+        viewer(room, raw)
+    await asyncio.sleep(0.01)
+    room.deliver(chat(1))
+    room.deliver(state(1))  # a count: it waits for the tick too
+    await asyncio.sleep(0.1)
+    assert all(raw.writes == [] for raw in raws)
+    room.deliver(Event(events.SHELF_PINNED, 2, 0, {"listing": {"id": 7}}, show_id=1))
+    await until(lambda: all(raw.writes for raw in raws))
+    for raw in raws:
+        assert [e["type"] for e in raw.events()] == [
+            "chat.message",
+            "viewers.count",
+            "shelf.pinned",
+        ]
+
+
+def test_frames_are_valid_websocket_frames_at_every_length() -> None:
+    for size in (0, 125, 126, 65535, 65536, 200_000):
+        text = "é" * (size // 2) + "x" * (size % 2)
+        client = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+        client.receive_data(ws_frame(text))
+        (frame,) = client.events_received()
+        assert frame.opcode is Opcode.TEXT and frame.fin and not frame.rsv1
+        assert bytes(frame.data).decode() == text
 
 
 async def room_of(
@@ -169,6 +407,7 @@ async def test_an_event_is_encoded_once_for_the_whole_room() -> None:
     hub = Hub(bus, LIMITS)
     socks = [FakeSocket() for _ in range(3)]
     await room_of(hub, 7, socks, [None, None, None])
+    await asyncio.sleep(0.01)
     event = await bus.publish(7, events.SHELF_UNPINNED, {"listing_id": 3})
     await until(lambda: all(s.frames for s in socks))
     assert all(s.frames[0] is event.text for s in socks)
@@ -182,8 +421,8 @@ async def test_one_stalled_viewer_does_not_hold_up_the_others() -> None:
     await room_of(hub, 7, [stuck, fine], [1, 2])
     for n in range(5):
         await bus.publish(7, events.VIEWERS_COUNT, {"count": n})
-        await until(lambda n=n: len([e for e in fine.events() if e["type"] == "viewers.count"]) > n)
-    assert [e["seq"] for e in fine.events()] == [1, 2, 3, 4, 5]
+        await until(lambda n=n: len(seqs(fine.events())) > n)
+    assert seqs(fine.events()) == [1, 2, 3, 4, 5]
     assert stuck.frames == []
     stuck.gate.set()
     await hub.close()
@@ -223,39 +462,20 @@ async def test_leaving_the_last_viewer_unsubscribes_the_room() -> None:
 
 
 async def test_a_busy_room_shows_viewers_a_sample_of_its_chat_and_staff_all_of_it() -> None:
-    import asyncio
-    import json
-
-    from hawker.live.events import CHAT_MESSAGE, Event
-    from hawker.live.hub import Connection, HubLimits, Room
-
     limits = HubLimits(busy_room=5, busy_chat_per_s=3, tick=0.01)
     room = Room(1, limits)
-    bodies: dict[str, list[str]] = {}
-
-    def connection(name: str, *, user_id: int, staff: bool = False) -> Connection:
-        bodies[name] = []
-
-        async def send(text: str) -> None:
-            frame = json.loads(text)
-            for event in frame if isinstance(frame, list) else [frame]:
-                bodies[name].append(event["data"]["body"])
-
-        async def close(code: int, reason: str) -> None:
-            return None
-
-        c = Connection(send, close, user_id=user_id, staff=staff, limits=limits)
-        room.connections.add(c)
-        c.start()
-        return c
-
-    connections = [connection("host", user_id=1, staff=True), connection("author", user_id=2)]
-    connections += [connection(f"viewer{i}", user_id=10 + i) for i in range(5)]
+    socks = {"host": FakeTransport(), "author": FakeTransport()}
+    socks |= {f"viewer{i}": FakeTransport() for i in range(5)}
+    viewer(room, socks["host"], user_id=1, staff=True)
+    viewer(room, socks["author"], user_id=2)
+    for i in range(5):
+        viewer(room, socks[f"viewer{i}"], user_id=10 + i)
     for i in range(10):
-        room.deliver(Event(CHAT_MESSAGE, 0, 0, {"id": i, "user": {"id": 2}, "body": f"m{i}"}))
+        room.deliver(
+            Event(events.CHAT_MESSAGE, 0, 0, {"id": i, "user": {"id": 2}, "body": f"m{i}"})
+        )
     await asyncio.sleep(0.1)
-    for c in connections:
-        await c.stop()
+    bodies = {name: [e["data"]["body"] for e in s.events()] for name, s in socks.items()}
     everything = [f"m{i}" for i in range(10)]
     assert bodies["host"] == everything
     assert bodies["author"] == everything
