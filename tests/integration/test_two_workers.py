@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -9,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from hawker.store.migrate import upgrade
 from tests.harness import (
     ENV,
     LiveServer,
@@ -18,6 +23,8 @@ from tests.harness import (
     postgres_database,
     test_settings,
 )
+from tests.integration.test_faults import own_redis, world_on
+from tests.processes import server_env, servers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -89,3 +96,80 @@ def test_the_viewer_count_is_global(workers: tuple[LiveServer, LiveServer]) -> N
     finally:
         on_a.close()
         on_b.close()
+
+
+def _sockets_on(port: int, state: str) -> set[str]:
+    """The inodes of the TCP sockets on local `port` in `state` ("01" established,
+    "0A" listening), from /proc."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rpartition(":")[2], 16) == port and fields[3] == state:
+                found.add(fields[9])
+    return found
+
+
+def _connections_per_process(parent: int, port: int) -> list[int]:
+    """How many connections to `port` each child process of `parent` holds, most first."""
+    established = _sockets_on(port, "01")
+    counts = []
+    for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        held = set()
+        for fd in Path(f"/proc/{child}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    held.add(target[len("socket:[") : -1])
+        counts.append(len(held & established))
+    return sorted(counts, reverse=True)
+
+
+def test_hawker_serve_with_two_workers_spreads_a_crowd_over_both(tmp_path: Path) -> None:
+    """One `hawker serve --workers 2` on one port: viewers who join land on both workers,
+    not mostly on whichever wakes first, and they are all in the same room."""
+    viewers = 40
+    with own_redis(tmp_path) as own, postgres_database() as url:
+        upgrade(url)
+        env = server_env(
+            database_url=url,
+            redis_url=own.url,
+            data_dir=tmp_path / "data",
+            secret_key=uuid.uuid4().hex,
+            viewers_flush_s=0.2,
+            rtmp_port=0,
+        )
+        with servers(1, env, tmp_path, ("--workers", "2")) as (server,):
+            # The first worker up answered; the second listens once its app has started.
+            deadline = time.monotonic() + 60
+            while len(_sockets_on(server.port, "0A")) < 2:
+                assert time.monotonic() < deadline, "the second worker never listened"
+                time.sleep(0.2)
+            world = world_on(server)
+            try:
+                host = world.person("Host", host=True)
+                show, _ = world.live_show(host, listings=1)
+                sid = show["id"]
+                with contextlib.ExitStack() as stack:
+                    crowd = [stack.enter_context(world.socket(sid)) for _ in range(viewers)]
+                    for viewer in crowd:
+                        viewer.snapshot()
+                    assert server.proc is not None
+                    held = _connections_per_process(server.proc.pid, server.port)
+                    # (the people made through the API keep a connection or two open too)
+                    assert sum(held[:2]) >= viewers, held
+                    assert held[1] >= viewers // 5, f"one worker took nearly all: {held}"
+                    # One room: the global count and the host's message reach everyone.
+                    studio = stack.enter_context(world.socket(sid, host))
+                    studio.snapshot()
+                    for viewer in crowd:
+                        viewer.wait_for(
+                            "viewers.count",
+                            lambda e: e["data"]["count"] == viewers + 1,
+                            timeout=15,
+                        )
+                    studio.send({"type": "chat.send", "body": "welcome, all of you"})
+                    for viewer in crowd:
+                        viewer.wait_for("chat.message", timeout=10)
+            finally:
+                world.close()

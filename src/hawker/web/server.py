@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import uvicorn
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.supervisors import Multiprocess
 
 from hawker.config import Settings
 from hawker.web.app import create_app
@@ -52,12 +54,42 @@ def run(settings: Settings) -> None:
 
 
 def run_workers(settings: Settings, workers: int, **overrides: object) -> None:
-    """`workers` processes sharing one listening socket. Each builds its own app from the
-    HAWKER_* environment; Redis (bus, gate) and the database are what they share, so run
-    several only with HAWKER_REDIS_URL set (the in-process gate is per process)."""
-    uvicorn.run(
+    """`workers` processes, each with a listener of its own on the same port. Each builds
+    its own app from the HAWKER_* environment; Redis (bus, gate) and the database are what
+    they share, so run several only with HAWKER_REDIS_URL set (the in-process gate is per
+    process). uvicorn's supervisor starts them, restarts one that dies and stops them all."""
+    config = uvicorn.Config(
         "hawker.web.app:create_app",
         factory=True,
         workers=workers,
         **options(settings, **overrides),
     )
+    Multiprocess(config, sockets=OwnListener(settings.host, settings.port)).run()
+
+
+class OwnListener(list[socket.socket]):
+    """What uvicorn's supervisor hands each worker it starts as its listening sockets: in
+    the supervisor, nothing; in the worker, where it is unpickled, a listener of the
+    worker's own, bound with SO_REUSEPORT. One listener shared by all the workers lets
+    whichever wakes first take each connection, so a crowd that joins at once lands mostly
+    on one worker (25/75 with two); with a listener each, the kernel spreads the
+    connections evenly over the workers that are up, and one that died takes none."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__()
+        self.host, self.port = host, port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return listen_reusing_port, (self.host, self.port)
+
+
+def listen_reusing_port(host: str, port: int) -> list[socket.socket]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    # Not listening yet: the server listens once the app has started, and until then the
+    # kernel sends this worker no one (a worker restarting takes no connections it would
+    # leave waiting).
+    return [sock]
