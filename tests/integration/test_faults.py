@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
 from hawker.config import Settings
+from hawker.services import rooms
 from hawker.store.migrate import upgrade
 from tests.harness import (
     ENV,
@@ -594,6 +595,7 @@ def _chat_through_an_outage(world: World, server: Any, proxy: CutProxy, direct: 
         assert pb.reply(ref)["type"] == "ack"
 
         proxy.cut()
+        cut_at = time.monotonic()
         sent: dict[int, str] = {}
         for n in range(4):
             body = f"during {n}" if n != 3 else "during #2 please"
@@ -616,8 +618,10 @@ def _chat_through_an_outage(world: World, server: Any, proxy: CutProxy, direct: 
         r = world.anonymous.get(f"/shows/{sid}")
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "service_unavailable"
-        # A viewer who opens the room now cannot get a snapshot: told to try again (1013),
-        # which the page answers by reconnecting a little later.
+        # A viewer who opens the room now, once the last reading of the room is too old to
+        # share (services/rooms.py), cannot get a snapshot: told to try again (1013), which
+        # the page answers by reconnecting a little later.
+        time.sleep(max(0.0, rooms.SHARED_FOR_S - (time.monotonic() - cut_at)))
         with (
             connect(f"{server.ws_url}/ws/shows/{sid}", open_timeout=10) as joining,
             pytest.raises(ConnectionClosed) as closed,

@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from hawker.domain.roles import Actor, ShowFacts, is_staff, roles_in_show
 from hawker.live.events import CHAT_HIDDEN, CHAT_MESSAGE, ROOM_RESYNC, Event, now_ms
 from hawker.services import presence
@@ -32,12 +30,25 @@ from hawker.store.tables import Show, User
 SHARED_FOR_S = 1.0
 
 
-async def access_room(s: AsyncSession, actor: Actor, show_id: int) -> tuple[ShowFacts, bool]:
-    """The show's facts and whether `actor` is banned from it (banned viewers may not watch)."""
-    show = await access_show(s, show_id)
-    facts = await show_facts(s, show)
-    sanction = await sanction_of(s, show_id, actor.user_id)
+async def access_room(ctx: Context, actor: Actor, show_id: int) -> tuple[ShowFacts, bool]:
+    """The show's facts and whether `actor` is banned from it (banned viewers may not watch).
+    For an anonymous viewer (never staff, never banned) the facts of a reading of the room
+    made in the last `SHARED_FOR_S` serve, as they serve that reading's snapshots: a crowd
+    joining at once costs no query per anonymous viewer."""
+    if actor.user_id is None and (facts := _recent_facts(ctx, show_id)) is not None:
+        return facts, False
+    async with ctx.db.session() as s:
+        facts = await show_facts(s, await access_show(s, show_id))
+        sanction = await sanction_of(s, show_id, actor.user_id)
     return facts, bool(sanction and sanction.banned)
+
+
+def _recent_facts(ctx: Context, show_id: int) -> ShowFacts | None:
+    """The facts of the last reading of the room, if it was made in the last `SHARED_FOR_S`
+    (the next one may be under way)."""
+    last: dict[int, _Room] = shared(ctx.db, "room last read", dict)
+    room = last.get(show_id)
+    return room.facts if room and time.monotonic() - room.read_at < SHARED_FOR_S else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,7 @@ class _Room:
     """What every viewer of a room sees alike, as read at `seq`."""
 
     seq: int
+    viewers: int | None  # the global count read with the seq
     read_at: float
     show: Show
     facts: ShowFacts
@@ -93,7 +105,9 @@ class _ChatLog:
         return list(self.messages.values())
 
 
-async def _read_room(ctx: Context, show_id: int, seq: int, chat: _ChatLog) -> _Room:
+async def _read_room(
+    ctx: Context, show_id: int, seq: int, viewers: int | None, chat: _ChatLog
+) -> _Room:
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         facts = await show_facts(s, show)
@@ -115,12 +129,24 @@ async def _read_room(ctx: Context, show_id: int, seq: int, chat: _ChatLog) -> _R
         "battle": await battles.current(ctx, show_id),
     }
     numbers = {item["number"]: item["id"] for item in shelf}
-    return _Room(seq, time.monotonic(), show, facts, numbers, data)
+    room = _Room(seq, viewers, time.monotonic(), show, facts, numbers, data)
+    last: dict[int, _Room] = shared(ctx.db, "room last read", dict)
+    last[show_id] = room
+    return room
 
 
-async def _room(ctx: Context, show_id: int, seq: int) -> tuple[_Room, _ChatLog]:
-    """The room as read at `seq`: a reading shared with the viewers joining at the same seq
-    meanwhile (one reading at a time per room; the others wait for it); and its chat."""
+async def _room(
+    ctx: Context, show_id: int, seq: int, viewers: int | None
+) -> tuple[_Room, _ChatLog]:
+    """The room as read at `seq` or later (with the viewer count read with that seq): a
+    reading shared with the viewers joining meanwhile (one reading at a time per room; the
+    others wait for it); and its chat.
+
+    A reading at a later seq serves a viewer too: its seq was read after this viewer's
+    (the counter only grows), so after this viewer joined the room and began to hear its
+    events, and the snapshot then carries the later seq. Waiting viewers look again once
+    the reading they waited for is done, so a crowd that waited for a reading made just
+    before the seq moved starts one new reading, not one each."""
     readings: dict[int, asyncio.Future[_Room]] = shared(ctx.db, "room readings", dict)
     chats: dict[int, _ChatLog] = shared(ctx.db, "room chat", dict)
     chat = chats.get(show_id)
@@ -128,23 +154,33 @@ async def _room(ctx: Context, show_id: int, seq: int) -> tuple[_Room, _ChatLog]:
         # Listening starts before the first reading, so no message falls between the two.
         chat = chats[show_id] = _ChatLog(ctx.settings.recent_chat)
         await ctx.bus.subscribe(show_id, chat.hear)
-    found = readings.get(show_id)
-    if found is not None and found.done() and not found.exception() and chat.seeded:
-        room = found.result()
-        if room.seq == seq and time.monotonic() - room.read_at < SHARED_FOR_S:
+    while True:
+        found = readings.get(show_id)
+        if found is None or (found.done() and not _serves(found, seq, chat)):
+            found = readings[show_id] = asyncio.ensure_future(
+                _read_room(ctx, show_id, seq, viewers, chat)
+            )
+            mine = True
+        else:
+            mine = False
+        try:
+            room = await asyncio.shield(found)
+        except BaseException:
+            if found.done() and readings.get(show_id) is found:
+                del readings[show_id]
+            if mine or not found.done():  # our own reading failed, or this join was cancelled
+                raise
+            continue  # someone else's reading failed: try one of our own
+        if room.seq >= seq and chat.seeded:
             return room, chat
-    elif found is not None and not found.done():
-        room = await asyncio.shield(found)
-        if room.seq == seq and chat.seeded:
-            return room, chat
-    reading = asyncio.ensure_future(_read_room(ctx, show_id, seq, chat))
-    readings[show_id] = reading
-    try:
-        return await asyncio.shield(reading), chat
-    except BaseException:
-        if readings.get(show_id) is reading:
-            del readings[show_id]
-        raise
+
+
+def _serves(reading: asyncio.Future[_Room], seq: int, chat: _ChatLog) -> bool:
+    """Whether a finished reading can serve a viewer who joined at `seq`."""
+    if reading.cancelled() or reading.exception() is not None or not chat.seeded:
+        return False
+    room = reading.result()
+    return room.seq >= seq and time.monotonic() - room.read_at < SHARED_FOR_S
 
 
 async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, Any]:
@@ -153,7 +189,7 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
     # count comes with the seq: the one this process last heard may be older than the seq,
     # and the event that changed it would then be skipped as already in the snapshot.
     seq, viewers = await ctx.bus.snapshot_position(show_id)
-    room, chat = await _room(ctx, show_id, seq)
+    room, chat = await _room(ctx, show_id, seq, viewers)
     async with ctx.db.session() as s:
         sanction = await sanction_of(s, show_id, actor.user_id)
         me = await s.get(User, actor.user_id) if actor.user_id else None
@@ -165,13 +201,13 @@ async def build_snapshot(ctx: Context, actor: Actor, show_id: int) -> dict[str, 
     figures = await checkout.figures(ctx, show_id) if staff else None
     muted = sanction.muted_until if sanction else None
     return {
-        "seq": seq,
+        "seq": room.seq,
         "server_time": now_ms(),
         **room.data,
         "chat": chat.recent(),
         "viewers": presence.viewers(ctx, show_id)
-        if viewers is None
-        else max(viewers, ctx.hub.count(show_id)),
+        if room.viewers is None
+        else max(room.viewers, ctx.hub.count(show_id)),
         "figures": figures,
         "you": {
             "user_id": actor.user_id,

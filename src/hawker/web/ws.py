@@ -240,8 +240,7 @@ async def _admit(ctx: Context, ws: WebSocket, show_id: int) -> tuple[Actor, bool
         await ws.close(CLOSE_NOT_FOUND, "show_not_found")
         return None
     try:
-        async with ctx.db.session() as s:
-            facts, banned = await rooms.access_room(s, actor, show_id)
+        facts, banned = await rooms.access_room(ctx, actor, show_id)
     except DomainError as exc:
         await ws.send_text(events.error_frame(exc.code, exc.message))
         await ws.close(CLOSE_NOT_FOUND, exc.code)
