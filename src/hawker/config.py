@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_ws_frame_bytes: int = 16 * 1024
     like_flush_s: float = 1.0
     viewers_flush_s: float = 1.0
+    viewers_sample_s: float = Field(
+        60.0, gt=0, description="How often each live show's viewer count is kept for its charts."
+    )
     hub_tick_s: float = 0.05
     max_upload_bytes: int = 5 * 1024 * 1024
 
@@ -66,6 +69,17 @@ class Settings(BaseSettings):
     stock_flush_s: float = 0.25
     deals_tick_s: float = 0.5
     sweep_s: float = 1.0
+
+    email_backend: str = Field(
+        "file",
+        pattern=r"^(file|log)$",
+        description=(
+            "Where emails to viewers go: 'file' writes each as an .eml file in email_dir, "
+            "'log' writes it to the server log."
+        ),
+    )
+    email_dir: Path | None = Field(None, description="Default: data_dir/mail.")
+    email_from: str = "Hawker <no-reply@hawker.local>"
 
     # Video: RTMP ingest, HLS packaging and recording (hawker.video).
     rtmp_port: int = Field(1935, ge=0, le=65535, description="RTMP ingest; 0: no video ingest.")
@@ -100,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def mail_root(self) -> Path:
+        return self.email_dir or self.data_dir / "mail"
 
     @property
     def video_root(self) -> Path:

@@ -233,6 +233,20 @@ ACTIONS: dict[str, Act] = {
         },
     ),
     "end battle": lambda c, h: h.post(f"/battles/{c.battle_id}/end"),
+    "see show report": lambda c, h: h.get(f"/shows/{c.show['id']}/report"),
+    "see host dashboard": lambda c, h: h.get(f"/hosts/{c.people['host'].id}/dashboard"),
+    "see agency dashboard": lambda c, h: h.get(f"/agencies/{c.agency_id}/dashboard"),
+    "see brand dashboard": lambda c, h: h.get(f"/brands/{c.brand['id']}/dashboard"),
+    "see host calendar": lambda c, h: h.get(f"/hosts/{c.people['host'].id}/calendar"),
+    "see agency calendar": lambda c, h: h.get(f"/agencies/{c.agency_id}/calendar"),
+    "see brand calendar": lambda c, h: h.get(f"/brands/{c.brand['id']}/calendar"),
+    "see run of show": lambda c, h: h.get(f"/shows/{c.show['id']}/run"),
+    "add run segment": lambda c, h: h.post(
+        f"/shows/{c.show['id']}/run", json={"title": "Q&A", "offset_seconds": 60}
+    ),
+    "follow host": lambda c, h: h.put(f"/hosts/{c.rival.id}/follow"),
+    "ask for reminder": lambda c, h: h.put(f"/shows/{_fresh_show(c)}/reminder"),
+    "see notifications": lambda c, h: h.get("/me/notifications"),
 }
 
 Y, N = True, False
@@ -278,6 +292,24 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     "see leaderboard":      (Y,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
     "start battle":         (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
     "end battle":           (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    # Figures: a show's report is the host's (and its agency's; the show here is booked
+    # under no contract, so no brand's); each dashboard its own party's, a host's also its
+    # agency's.
+    "see show report":      (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "see host dashboard":   (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "see agency dashboard": (N,  N,    N,   N,     N,   N,    N,    Y,     Y),
+    "see brand dashboard":  (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    # Schedules: a calendar is its own party's (a host's also its agency's); the run of
+    # show is read by the show's staff and changed by its producers (host, agency, admin);
+    # anyone signed in follows a host, asks for a reminder and reads their notifications.
+    "see host calendar":    (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "see agency calendar":  (N,  N,    N,   N,     N,   N,    N,    Y,     Y),
+    "see brand calendar":   (N,  N,    N,   N,     N,   Y,    N,    N,     Y),
+    "see run of show":      (N,  N,    Y,   N,     Y,   N,    N,    Y,     Y),
+    "add run segment":      (N,  N,    Y,   N,     N,   N,    N,    Y,     Y),
+    "follow host":          (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    "ask for reminder":     (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    "see notifications":    (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
 }
 # fmt: on
 

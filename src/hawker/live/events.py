@@ -41,6 +41,7 @@ SALES_TICKER = "sales.ticker"
 # Targeted: only the buyer named in data["buyer_id"] / only host and moderators.
 ORDER_UPDATED = "order.updated"
 FIGURES_UPDATED = "figures.updated"
+RUN_UPDATED = "run.updated"  # the run of show (services/schedules.py)
 # Only ever sent to one connection, never published.
 ROOM_SNAPSHOT = "room.snapshot"
 # Never published: a worker whose bus connection came back tells its own viewers that events
@@ -71,7 +72,7 @@ STATE: frozenset[str] = frozenset(
     }
 )
 PRIVATE: frozenset[str] = frozenset({ORDER_UPDATED})
-STAFF: frozenset[str] = frozenset({FIGURES_UPDATED})
+STAFF: frozenset[str] = frozenset({FIGURES_UPDATED, RUN_UPDATED})
 TARGETED: frozenset[str] = PRIVATE | STAFF
 
 

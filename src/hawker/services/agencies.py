@@ -193,3 +193,21 @@ def invitation_json(invitation: AgencyInvitation, agency: Agency, host: User) ->
         "created_at": invitation.created_at.isoformat(),
         "answered_at": invitation.answered_at.isoformat() if invitation.answered_at else None,
     }
+
+
+async def list_agencies(ctx: Context, actor: Actor, *, mine: bool = False) -> list[Agency]:
+    """Agencies by name: all of them (a brand picks one to offer a contract to), or with
+    `mine` those the actor works for."""
+    async with ctx.db.session() as s:
+        query = select(Agency).order_by(Agency.name, Agency.id)
+        if mine:
+            query = query.where(Agency.id.in_(actor.agency_ids or {-1}))
+        return list((await s.scalars(query.limit(500))).all())
+
+
+async def get_agency(ctx: Context, actor: Actor, agency_id: int) -> dict[str, Any]:
+    """An agency's name, for its staff and admins."""
+    check_agency_staff(actor, agency_id)
+    async with ctx.db.session() as s:
+        agency = await access_agency(s, agency_id)
+        return {"id": agency.id, "name": agency.name}

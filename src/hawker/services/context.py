@@ -10,6 +10,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hawker.config import Settings
@@ -39,6 +40,8 @@ class Context:
     pending_likes: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     last_counts: dict[int, int] = field(default_factory=dict)
     viewer_totals: dict[int, int] = field(default_factory=dict)
+    # Viewer socket -> (its watch session's id, when it was first seen) (services/analytics.py).
+    watching: dict[Any, tuple[int, datetime]] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     # Show -> stock pools that moved since the last "N left" went out (combined, not per sale).
     dirty_stock: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -92,6 +95,7 @@ def build_context(settings: Settings) -> Context:
 async def start(ctx: Context) -> None:
     from hawker.payments.sandbox import SandboxProvider
     from hawker.services import (
+        analytics,
         battles,
         chat,
         checkout,
@@ -115,6 +119,8 @@ async def start(ctx: Context) -> None:
     for seconds, job in (
         (s.like_flush_s, chat.flush_likes),
         (s.viewers_flush_s, presence.notify_counts),
+        (s.viewers_flush_s, analytics.track_watching),
+        (s.viewers_sample_s, analytics.sample_viewers),
         (s.stock_flush_s, live_sales.flush),
         (s.deals_tick_s, deals.tick),
         (battles.TICK_S, battles.tick),
@@ -131,7 +137,7 @@ async def start(ctx: Context) -> None:
 
 
 async def stop(ctx: Context) -> None:
-    from hawker.services import chat
+    from hawker.services import analytics, chat
     from hawker.video import service as video
 
     await video.stop(ctx)  # first: it flushes recordings and still reads the database
@@ -142,6 +148,10 @@ async def stop(ctx: Context) -> None:
     # Under uvicorn the viewers were already told to reconnect elsewhere (it closes each
     # socket with 1012 before the app stops); any still here are told now.
     await ctx.hub.close()
+    try:
+        await analytics.track_watching(ctx)  # the sockets just closed end their watch sessions
+    except Exception:
+        log.exception("the watch sessions of this process stay open")
     if ctx.chat_outbox.pending:
         try:
             await asyncio.wait_for(chat.write_outbox(ctx), 10.0)

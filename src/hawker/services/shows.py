@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -75,7 +75,8 @@ def _when(value: datetime | None) -> datetime:
         )
     if moment < utcnow() - timedelta(days=1) or moment > utcnow() + timedelta(days=366):
         raise InvalidInput("a show starts within the next year", code="invalid_time")
-    return moment
+    # In UTC: SQLite keeps no offset, so 20:00+08:00 would read back as 20:00 UTC.
+    return moment.astimezone(UTC)
 
 
 async def do_create_show(
@@ -169,6 +170,9 @@ async def do_go_live(ctx: Context, actor: Actor, show_id: int) -> Show:
         show.started_at = utcnow()
         await s.commit()
     await notify_show_state(ctx, show)
+    from hawker.services import notifications
+
+    await notifications.notify_show_live(ctx, show_id)  # followers, reminders
     return show
 
 

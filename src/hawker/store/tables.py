@@ -546,3 +546,105 @@ class Battle(Base):
     winner_show_id: Mapped[int | None] = mapped_column(ForeignKey("shows.id"))
     ended_at: Mapped[datetime | None] = mapped_column(Stamp)
     started_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+# -- schedules: run of show, follows, reminders, notifications ----------------------------
+
+
+class RunSegment(Base):
+    """One step of a show's run of show: at `offset_seconds` after the show goes live (or,
+    before it does, after its scheduled time) or at the clock time `at` (exactly one of the
+    two), pin `listing_id` and/or start a flash deal on it with the `deal_*` terms.
+    `applied_at` is when its step was last carried out."""
+
+    __tablename__ = "run_segments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    offset_seconds: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime | None] = mapped_column(Stamp)
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id", ondelete="SET NULL"))
+    pin: Mapped[bool] = mapped_column(Boolean, default=False)
+    deal_variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id"))
+    deal_price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    deal_quantity: Mapped[int | None] = mapped_column(Integer)
+    deal_per_buyer_limit: Mapped[int | None] = mapped_column(Integer)
+    deal_duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    applied_at: Mapped[datetime | None] = mapped_column(Stamp)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Follow(Base):
+    """A viewer follows a host: told when any of the host's shows goes live."""
+
+    __tablename__ = "follows"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class ShowReminder(Base):
+    """A viewer asked to be told when one scheduled show goes live."""
+
+    __tablename__ = "show_reminders"
+    show_id: Mapped[int] = mapped_column(
+        ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Notification(Base):
+    """An in-app notification. One per user, kind and show at most: a show that is told
+    live twice (two workers, a retry) tells each viewer once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind", "show_id"),
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    show_id: Mapped[int | None] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(String(500), default="")
+    url: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    read_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+# -- analytics: viewers over time and watch time --------------------------------------------
+
+
+class ViewerSample(Base):
+    """How many watched a live show at one moment (the count the room shows): one row per
+    show per sampling interval, written by whichever process has the turn."""
+
+    __tablename__ = "viewer_samples"
+    __table_args__ = (Index("ix_viewer_samples_show_id_at", "show_id", "at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Stamp)
+    viewers: Mapped[int] = mapped_column(Integer)
+
+
+class WatchSession(Base):
+    """One viewer's stay in a show's room, as the process serving its socket saw it: written
+    when first seen, closed (`left_at`, `seconds`) when gone. `user_id` is None for a viewer
+    who is not signed in (each such stay counts as one viewer)."""
+
+    __tablename__ = "watch_sessions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    joined_at: Mapped[datetime] = mapped_column(Stamp)
+    left_at: Mapped[datetime | None] = mapped_column(Stamp)
+    seconds: Mapped[int | None] = mapped_column(Integer)

@@ -13,10 +13,15 @@ from starlette.types import Receive, Scope, Send
 from hawker import __version__
 from hawker.config import Settings
 from hawker.services import context
+from hawker.web import analytics as analytics_pages
 from hawker.web import business as business_pages
 from hawker.web import competitions as competition_pages
 from hawker.web import errors, ingest_ws, media, pages, studio, ws
+from hawker.web import operator as operator_pages
+from hawker.web import schedules as schedule_pages
 from hawker.web.api import accounts, business, catalog, checkout, competitions, shows
+from hawker.web.api import analytics as analytics_api
+from hawker.web.api import schedules as schedules_api
 from hawker.web.fastbuy import FastBuy
 
 STATIC = Path(__file__).parent / "static"
@@ -79,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checkout.router,
         business.router,
         competitions.router,
+        schedules_api.router,
+        analytics_api.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ingest_ws.router)
@@ -86,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(studio.router)
     app.include_router(business_pages.router)
     app.include_router(competition_pages.router)
+    app.include_router(operator_pages.router)
+    app.include_router(schedule_pages.router)
+    app.include_router(analytics_pages.router)
     app.include_router(media.router)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -980,7 +980,13 @@
 
   // -- the room ---------------------------------------------------------------------------
 
+  // Other panels (static/js/runofshow.js) follow the room through these DOM events.
+  function tell(name, detail) {
+    root.dispatchEvent(new CustomEvent(name, { detail: detail }));
+  }
+
   function onSnapshot(snap) {
+    tell("hawker:snapshot", snap);
     state.status = snap.show.status;
     state.shelf = snap.shelf || [];
     state.pinnedId = snap.pinned ? snap.pinned.id : (snap.show.pinned_listing_id || null);
@@ -1007,6 +1013,7 @@
 
   function onEvent(ev) {
     var d = ev.data || {};
+    tell("hawker:event", ev);
     switch (ev.type) {
       case "show.state":
         state.status = d.status;

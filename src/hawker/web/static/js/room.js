@@ -30,7 +30,7 @@
   "use strict";
 
   var EPHEMERAL = { "chat.message": true, "likes.burst": true, "sales.ticker": true };
-  var TARGETED = { "order.updated": true, "figures.updated": true };
+  var TARGETED = { "order.updated": true, "figures.updated": true, "run.updated": true };
   var DIRECT = { "ack": true, "error": true, "pong": true };
   var CLOSE_BANNED = 4403;
   var CLOSE_NOT_FOUND = 4404;

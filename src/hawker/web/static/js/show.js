@@ -1420,6 +1420,16 @@
     setReplayChat(false);
     salesChanged();
     loadChapters();
+    if (linkedSecond > 0) seekWhenReady(linkedSecond);
+    linkedSecond = 0;
+  }
+
+  // A link to a moment of the replay (/shows/7?t=95, as the show's report gives) starts there.
+  var linkedSecond = Number(new URLSearchParams(location.search).get("t")) || 0;
+
+  function seekWhenReady(seconds) {
+    if (video.readyState >= 1) return seekReplay(seconds);
+    video.addEventListener("loadedmetadata", function () { seekReplay(seconds); }, { once: true });
   }
 
   function loadChapters() {
