@@ -63,6 +63,9 @@ class RedisBus:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # Per show this process listens to: the last seq it heard and the last viewer count
+        # announced up to it (None: none heard yet), from the events themselves.
+        self._heard: dict[int, tuple[int, int | None]] = {}
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever())
@@ -114,6 +117,14 @@ class RedisBus:
         return (await self.snapshot_position(show_id))[0]
 
     async def snapshot_position(self, show_id: int) -> tuple[int, int | None]:
+        # Once this process has heard an event of the show, the last one it heard will do,
+        # without a round trip: whoever asks has joined the room, so every later event
+        # reaches it too, and one that is newer than the seq but already in what it reads
+        # next is harmless (state events carry whole values). A crowd joining a room costs
+        # Redis nothing per viewer.
+        heard = self._heard.get(show_id)
+        if heard is not None and self.ready:
+            return heard
         # A missing counter (a new show, or Redis restarted empty) starts where publish.lua
         # would start it, so that a snapshot taken now is followed by seq + 1, not a gap.
         # The count is read after the seq: it is the one announced at that seq or a newer one.
@@ -140,6 +151,7 @@ class RedisBus:
         handlers.remove(handler)
         if not handlers:
             del self._handlers[show_id]
+            self._heard.pop(show_id, None)  # what comes next will not be heard
             if self._pubsub is not None:
                 with contextlib.suppress(RedisError, OSError):
                     await self._pubsub.unsubscribe(self.channel(show_id))
@@ -172,6 +184,7 @@ class RedisBus:
                 raise
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
+                self._heard.clear()
                 if not lost:
                     log.warning("redis bus lost its connection (%s); reconnecting", exc)
                 lost = True
@@ -204,5 +217,9 @@ class RedisBus:
         except ValueError:
             return
         event = Event.from_wire(show_id, message["data"])
+        seq, viewers = self._heard.get(show_id, (0, None))
+        if event.type == VIEWERS_COUNT:
+            viewers = int(event.data["count"])
+        self._heard[show_id] = (max(seq, event.seq), viewers)
         for handler in list(self._handlers.get(show_id, ())):
             handler(event)
