@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from hawker.domain.errors import Forbidden, InvalidInput
-from hawker.domain.roles import Actor, ShowFacts, check_signed_in
+from hawker.domain.roles import Actor, ShowFacts, check_signed_in, may_see_party
 
 MINUTE = timedelta(minutes=1)
 # A long marathon fits; a show left on air for days is charted for its first day.
@@ -36,14 +36,7 @@ def check_may_see_dashboard(
 ) -> None:
     """Hosts see their own figures, agency staff their agency's and their hosts', brand
     staff their brand's; an admin sees all."""
-    check_signed_in(actor)
-    if actor.is_admin:
-        return
-    if party == "host" and (party_id == actor.user_id or actor.agency_ids & host_agency_ids):
-        return
-    if party == "agency" and party_id in actor.agency_ids:
-        return
-    if party == "brand" and party_id in actor.brand_ids:
+    if may_see_party(actor, party, party_id, host_agency_ids):
         return
     raise Forbidden(f"only the {party} itself (or an admin) may see these figures")
 

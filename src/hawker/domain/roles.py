@@ -116,6 +116,22 @@ def check_signed_in(actor: Actor) -> int:
     return actor.user_id
 
 
+def may_see_party(
+    actor: Actor, party: str, party_id: int, host_agency_ids: frozenset[int] = frozenset()
+) -> bool:
+    """Whether `actor` may see a host's, an agency's or a brand's calendar and figures: a
+    host its own (and the staff of the agencies that signed it), an agency's staff their
+    agency's, a brand's staff their brand's; an admin everyone's."""
+    check_signed_in(actor)
+    if actor.is_admin:
+        return True
+    if party == "host":
+        return party_id == actor.user_id or bool(actor.agency_ids & host_agency_ids)
+    if party == "agency":
+        return party_id in actor.agency_ids
+    return party == "brand" and party_id in actor.brand_ids
+
+
 def check_may_create_show(actor: Actor, host_id: int, host_agency_ids: frozenset[int]) -> None:
     """A host schedules its own shows; its agency's staff and admins may book it too."""
     check_signed_in(actor)

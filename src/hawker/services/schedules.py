@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hawker.domain import deals as deal_rules
 from hawker.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hawker.domain.money import Money
-from hawker.domain.roles import Action, Actor, check_signed_in
+from hawker.domain.roles import Action, Actor, check_signed_in, may_see_party
 from hawker.live import events
 from hawker.services import deals, shelf
 from hawker.services.accounts import utcnow
@@ -61,14 +61,7 @@ def check_calendar_access(
 ) -> None:
     """A host sees its own calendar, an agency's staff the agency's and its hosts', a
     brand's staff the brand's; an admin sees every calendar."""
-    check_signed_in(actor)
-    if actor.is_admin:
-        return
-    if party == "host" and (party_id == actor.user_id or actor.agency_ids & host_agency_ids):
-        return
-    if party == "agency" and party_id in actor.agency_ids:
-        return
-    if party == "brand" and party_id in actor.brand_ids:
+    if may_see_party(actor, party, party_id, host_agency_ids):
         return
     raise Forbidden(
         {
