@@ -13,6 +13,7 @@ malformed session ends that connection only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import struct
@@ -358,6 +359,10 @@ class Sink(Protocol):
 OnPublish = Callable[[str, str, "Session"], Awaitable["Sink | str"]]
 
 
+# How long a connection stays open after its encoder stopped the stream, for it to hang up.
+LINGER_S = 2.0
+
+
 @dataclass
 class Timeouts:
     handshake: float = 10.0
@@ -388,6 +393,7 @@ class Session:
         self._ack_window = 0
         self._acked = 0
         self._reason = ""
+        self._stopped = False  # the encoder stopped its stream itself
 
     def disconnect(self, reason: str) -> None:
         """End the session from the server side (a refusal, a newer encoder, the show ended)."""
@@ -400,6 +406,8 @@ class Session:
         try:
             await asyncio.wait_for(self._handshake(), self.timeouts.handshake)
             await self._loop()
+            if self._stopped:
+                await self._linger()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         except TimeoutError:
@@ -411,6 +419,15 @@ class Session:
             self.writer.close()
             if self.sink is not None:
                 await self.sink.closed(self, self._reason or reason)
+
+    async def _linger(self) -> None:
+        """The encoder stopped its stream: let it hang up, reading (and dropping) what else
+        it sends for a moment. It sends its closing commands one after another, and one that
+        finds the socket closed under it fails its whole run ("Broken pipe")."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_S):
+                while await self.reader.read(4096):
+                    pass
 
     async def _handshake(self) -> None:
         c0c1 = await self.reader.readexactly(1 + HANDSHAKE_SIZE)
@@ -517,7 +534,8 @@ class Session:
             self._status("status", "NetStream.Publish.Start", "Publishing.")
         elif name in ("FCUnpublish", "deleteStream", "closeStream"):
             if self.sink is not None:
-                self._reason = "the encoder stopped the stream"
+                sink, self.sink, self._stopped = self.sink, None, True
+                await sink.closed(self, "the encoder stopped the stream")
                 return False
         elif name in ("play", "play2"):
             self._status("error", "NetStream.Play.Failed", "this server only takes publishers")
