@@ -308,6 +308,42 @@ def create_admin(
     console.print(f"[green]✓[/green] {message}")
 
 
+# -- rates ----------------------------------------------------------------------------------
+
+rates_app = typer.Typer(help="Exchange rates between currencies.", no_args_is_help=True)
+app.add_typer(rates_app, name="rates")
+
+
+@rates_app.command("set")
+def set_rate(
+    base: Annotated[str, typer.Argument(help="The currency converted from, e.g. CNY.")],
+    quote: Annotated[str, typer.Argument(help="The currency converted to, e.g. USD.")],
+    rate: Annotated[str, typer.Argument(help="What 1 BASE is worth in QUOTE, e.g. 0.1380.")],
+) -> None:
+    """Set the rate from BASE to QUOTE, in force from now on. Listings priced before keep
+    the rate they were priced at."""
+    from hawker.domain.errors import DomainError
+
+    _logging(quiet=True)
+    settings = _settings()
+    _migrate(settings)
+
+    async def main() -> dict[str, object]:
+        from hawker.services import context, rates
+
+        ctx = context.build_context(settings)
+        try:
+            return await rates.do_set_rate(ctx, None, base, quote, rate)
+        finally:
+            await context.stop(ctx)
+
+    try:
+        row = asyncio.run(main())
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    console.print(f"[green]✓[/green] 1 {row['base']} = {row['rate']} {row['quote']} from now on")
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from hawker.config import Settings
 from hawker.domain.errors import Conflict
 from hawker.domain.roles import Actor
-from hawker.services import accounts, catalog, context, shelf, shows
+from hawker.services import accounts, catalog, context, rates, shelf, shows
 from hawker.services.catalog import VariantInput
 from hawker.services.context import Context
 
@@ -568,6 +568,19 @@ async def _scheduled_shows(
     return ids, made
 
 
+# A few rates so that a brand pricing in yuan, euros or yen can sell in a dollar show.
+DEMO_RATES = (("CNY", "USD", "0.1380"), ("EUR", "USD", "1.0850"), ("JPY", "USD", "0.0067"))
+
+
+async def _rates(ctx: Context) -> bool:
+    """Seed the demo's rates once (an admin's later rates are left alone)."""
+    if await rates.list_rates(ctx):
+        return False
+    for base, quote, rate in DEMO_RATES:
+        await rates.do_set_rate(ctx, None, base, quote, rate)
+    return True
+
+
 async def seed_with(ctx: Context) -> DemoWorld:
     """Seed through an open context (see `seed`)."""
     created: list[str] = []
@@ -579,6 +592,9 @@ async def seed_with(ctx: Context) -> DemoWorld:
     ):
         if await _account(ctx, login, host=is_host, admin=is_admin):
             created.append(f"account {login.email}")
+
+    if await _rates(ctx):
+        created.append("exchange rates")
 
     merchant = await actor_of(ctx, MERCHANT)
     brand_id, made_brand = await _brand(ctx, merchant)

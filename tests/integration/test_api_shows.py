@@ -134,8 +134,10 @@ def test_a_listing_offers_chosen_variants_at_a_live_price(world: World) -> None:
     assert r.status_code == 422
     jpy = host.post("/shows", json={"title": "Tokyo", "currency": "JPY"}).json()["id"]
     r = host.post(f"/shows/{jpy}/shelf", json={"product_id": products[0]["id"]})
-    assert r.status_code == 422  # a USD product needs a live price in yen
-    assert r.json()["error"]["code"] == "currency_mismatch"
+    assert r.status_code == 409  # a USD product in a yen show needs a USD -> JPY rate
+    assert r.json()["error"]["code"] == "no_exchange_rate"
+    admin = world.person("Admin", admin=True)
+    assert admin.put("/rates/USD/JPY", json={"rate": "150"}).status_code == 201
     r = host.post(f"/shows/{jpy}/shelf", json={"product_id": products[0]["id"], "price": "1980.5"})
     assert r.json()["price"] == {"amount": "1981", "currency": "JPY"}
 

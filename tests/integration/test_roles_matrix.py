@@ -247,6 +247,7 @@ ACTIONS: dict[str, Act] = {
     "follow host": lambda c, h: h.put(f"/hosts/{c.rival.id}/follow"),
     "ask for reminder": lambda c, h: h.put(f"/shows/{_fresh_show(c)}/reminder"),
     "see notifications": lambda c, h: h.get("/me/notifications"),
+    "set exchange rate": lambda c, h: h.put("/rates/SGD/MYR", json={"rate": "3.3"}),
 }
 
 Y, N = True, False
@@ -310,6 +311,8 @@ MATRIX: dict[str, tuple[bool, ...]] = {
     "follow host":          (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
     "ask for reminder":     (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
     "see notifications":    (N,  Y,    Y,   Y,     Y,   Y,    Y,    Y,     Y),
+    # Exchange rates are the platform's: an admin sets them.
+    "set exchange rate":    (N,  N,    N,   N,     N,   N,    N,    N,     Y),
 }
 # fmt: on
 

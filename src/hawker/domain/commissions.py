@@ -13,6 +13,11 @@ Rounding (the rule every figure follows):
 Because rounding is monotonic, 0 ≤ host ≤ commission ≤ total, so no line is negative and
 host + agency + brand == total exactly: no minor unit is lost or invented. Each party's line
 is within one minor unit of its exact share; the brand takes what rounding leaves.
+
+An order charged in another currency than the brand's has a second total, in the brand's
+currency (converted once, at the order's rate). That total is cut by the same rule, so the
+lines add up exactly in both currencies: the charged one (what the buyer paid) and the
+brand's (what the brand settles in).
 """
 
 from __future__ import annotations
@@ -83,6 +88,36 @@ class Line:
     currency: str
     at: datetime
     order_id: int | None = None
+    # For an order charged in another currency than the brand's: its rate and this line in
+    # the brand's currency. None: the line is in the brand's currency already.
+    rate: Decimal | None = None
+    brand_currency: str | None = None
+    brand_base_minor: int | None = None
+    brand_amount_minor: int | None = None
+
+    def in_brand_currency(self) -> Line:
+        """The line as the brand settles it."""
+        if self.brand_currency is None:
+            return self
+        return replace(
+            self,
+            currency=self.brand_currency,
+            base_minor=self.brand_base_minor or 0,
+            amount_minor=self.brand_amount_minor or 0,
+            rate=None,
+            brand_currency=None,
+            brand_base_minor=None,
+            brand_amount_minor=None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BrandTotal:
+    """An order's total in the brand's currency, converted at `rate`."""
+
+    total_minor: int
+    currency: str
+    rate: Decimal
 
 
 def sale_lines(
@@ -94,20 +129,35 @@ def sale_lines(
     agency_share: Decimal,
     with_agency: bool,
     at: datetime,
+    brand: BrandTotal | None = None,
 ) -> list[Line]:
     """The lines of a paid order. No rate in force is a rate of 0%: the lines still say that
-    the order sold under the contract, with the brand keeping all of it."""
+    the order sold under the contract, with the brand keeping all of it. `brand`: the
+    order's total in the brand's currency, when it was charged in another one."""
     if not with_agency and agency_share:
         raise ValueError("no agency, no agency share")
     cut = split(total_minor, host_share, agency_share)
+    brand_cut = split(brand.total_minor, host_share, agency_share) if brand else None
 
-    def line(party: Party, share: Decimal, amount: int) -> Line:
-        return Line(party, LineKind.SALE, total_minor, share, amount, currency, at, order_id)
+    def line(party: Party, share: Decimal, amount: int, brand_amount: int | None) -> Line:
+        plain = Line(party, LineKind.SALE, total_minor, share, amount, currency, at, order_id)
+        if brand is None:
+            return plain
+        return replace(
+            plain,
+            rate=brand.rate,
+            brand_currency=brand.currency,
+            brand_base_minor=brand.total_minor,
+            brand_amount_minor=brand_amount,
+        )
 
-    lines = [line(Party.HOST, host_share, cut.host)]
+    lines = [line(Party.HOST, host_share, cut.host, brand_cut.host if brand_cut else None)]
     if with_agency:
-        lines.append(line(Party.AGENCY, agency_share, cut.agency))
-    lines.append(line(Party.BRAND, HUNDRED - host_share - agency_share, cut.brand))
+        lines.append(
+            line(Party.AGENCY, agency_share, cut.agency, brand_cut.agency if brand_cut else None)
+        )
+    brand_share = HUNDRED - host_share - agency_share
+    lines.append(line(Party.BRAND, brand_share, cut.brand, brand_cut.brand if brand_cut else None))
     return lines
 
 
@@ -119,11 +169,17 @@ def reversal(sale: Iterable[Line], at: datetime) -> list[Line]:
             kind=LineKind.REFUND,
             base_minor=-line.base_minor,
             amount_minor=-line.amount_minor,
+            brand_base_minor=_negated(line.brand_base_minor),
+            brand_amount_minor=_negated(line.brand_amount_minor),
             at=at,
         )
         for line in sale
         if line.kind is LineKind.SALE
     ]
+
+
+def _negated(minor: int | None) -> int | None:
+    return None if minor is None else -minor
 
 
 def fee_line(fee: Money, party: Party, at: datetime) -> Line:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -49,6 +50,7 @@ from hawker.domain.errors import (
 )
 from hawker.domain.money import Money
 from hawker.domain.pricing import LineInput, Quote, check_price_unchanged, price
+from hawker.domain.rates import convert_back
 from hawker.domain.roles import Action, Actor, check_brand_staff, check_signed_in, may_in_show
 from hawker.domain.stock import ReservationState, check_idempotency_key
 from hawker.live import events
@@ -493,6 +495,8 @@ async def _write_order(
     shipping: dict[str, str],
 ) -> dict[str, Any]:
     line = q.lines[0]
+    fx_rate = item.listing.fx_rate
+    brand_currency = item.listing.brand_currency if fx_rate is not None else None
     order = Order(
         buyer_id=buyer_id,
         show_id=show_id,
@@ -510,6 +514,13 @@ async def _write_order(
         discount_minor=q.discount.minor,
         total_minor=q.total.minor,
         currency=q.currency,
+        brand_currency=brand_currency,
+        fx_rate=fx_rate,
+        brand_total_minor=(
+            convert_back(q.total.minor, q.currency, Decimal(fx_rate), brand_currency)
+            if fx_rate is not None and brand_currency is not None
+            else None
+        ),
         status=PENDING,
         pool=item.pool,
         reservation_id=hold.reservation_id,
@@ -1099,6 +1110,13 @@ def order_json(o: Order) -> dict[str, Any]:
         "subtotal": money(o.subtotal_minor),
         "discount": money(o.discount_minor),
         "total": money(o.total_minor),
+        # What the brand gets paid in: the total in its currency, at the listing's rate.
+        "brand_total": (
+            Money.from_minor(o.brand_total_minor, o.brand_currency).to_json()
+            if o.brand_currency is not None and o.brand_total_minor is not None
+            else money(o.total_minor)
+        ),
+        "rate": o.fx_rate,
         "idempotency_key": o.idempotency_key,
         "hold_expires_at": o.hold_expires_at.isoformat(),
         "decline_reason": o.decline_reason,

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain import commissions as rules
-from hawker.domain.commissions import Line, LineKind, Party
+from hawker.domain.commissions import BrandTotal, Line, LineKind, Party
 from hawker.domain.contracts import rate_for, to_basis_points
 from hawker.domain.money import Money
+from hawker.domain.rates import rate_text
 from hawker.services import contracts
 from hawker.services.accounts import utcnow
 from hawker.store.tables import CommissionLine, Contract, Order, Product, Show
@@ -46,6 +47,7 @@ async def on_paid(s: AsyncSession, order: Order) -> None:
         agency_share=rate.agency_share if rate is not None else Decimal(0),
         with_agency=terms.with_agency,
         at=at,
+        brand=brand_total(order),
     )
     s.add_all(_row(line, contract, order, show.host_id) for line in lines)
 
@@ -75,6 +77,13 @@ async def on_refund(s: AsyncSession, order: Order, at: datetime) -> None:
         )
 
 
+def brand_total(order: Order) -> BrandTotal | None:
+    """The order's total in the brand's currency, if it was charged in another one."""
+    if order.brand_currency is None or order.fx_rate is None or order.brand_total_minor is None:
+        return None
+    return BrandTotal(order.brand_total_minor, order.brand_currency, Decimal(order.fx_rate))
+
+
 def fee_row(contract: Contract, fee: Money, at: datetime) -> CommissionLine:
     """The contract's fixed fee, owed by the brand to the agency (or the host)."""
     party = Party.AGENCY if contract.agency_id is not None else Party.HOST
@@ -101,6 +110,10 @@ def line_of(row: CommissionLine) -> Line:
         currency=row.currency,
         at=row.at,
         order_id=row.order_id,
+        rate=Decimal(row.fx_rate) if row.fx_rate is not None else None,
+        brand_currency=row.brand_currency,
+        brand_base_minor=row.brand_base_minor,
+        brand_amount_minor=row.brand_amount_minor,
     )
 
 
@@ -138,6 +151,10 @@ def _amounts(line: Line) -> dict[str, object]:
         "share_bp": to_basis_points(line.share),
         "amount_minor": line.amount_minor,
         "currency": line.currency,
+        "brand_currency": line.brand_currency,
+        "fx_rate": rate_text(line.rate) if line.rate is not None else None,
+        "brand_base_minor": line.brand_base_minor,
+        "brand_amount_minor": line.brand_amount_minor,
         "at": line.at,
         "created_at": utcnow(),
     }

@@ -85,7 +85,7 @@ async def open_lines(ctx: Context, actor: Actor, party: str, party_id: int) -> d
         "party": kind.value,
         "party_id": party_id,
         "party_name": name,
-        "totals": [t.to_json() for t in rules.totals(line_of(r) for r in rows)],
+        **_totals_json(rows),
         "lines": lines,
     }
 
@@ -129,7 +129,9 @@ async def do_close(
         )
         rows = await _rows(s, [column == settlement.id])
         settlement.line_count = len(rows)
-        settlement.totals = [t.to_json() for t in rules.totals(line_of(r) for r in rows)]
+        sums = _totals_json(rows)
+        settlement.totals = sums["totals"]
+        settlement.brand_totals = sums["brand_totals"]
         await s.commit()
         settlement_id = settlement.id
     return await get_settlement(ctx, actor, settlement_id)
@@ -183,6 +185,20 @@ def _summary(settlement: Settlement, name: str) -> dict[str, Any]:
         "closed_at": settlement.closed_at.isoformat(),
         "line_count": settlement.line_count,
         "totals": settlement.totals,
+        # Closed before exchange rates: every line was in its brand's currency.
+        "brand_totals": (
+            settlement.brand_totals if settlement.brand_totals is not None else settlement.totals
+        ),
+    }
+
+
+def _totals_json(rows: list[CommissionLine]) -> dict[str, list[dict[str, object]]]:
+    """Sums per currency charged, and per brand currency (what a brand settles in: lines of
+    orders charged in another currency count at their orders' rates)."""
+    lines = [line_of(r) for r in rows]
+    return {
+        "totals": [t.to_json() for t in rules.totals(lines)],
+        "brand_totals": [t.to_json() for t in rules.totals(li.in_brand_currency() for li in lines)],
     }
 
 
@@ -233,6 +249,13 @@ async def _lines_json(s: AsyncSession, rows: list[CommissionLine]) -> list[dict[
             "base": Money.from_minor(row.base_minor, row.currency).to_json(),
             "share": format(from_basis_points(row.share_bp), "f"),
             "amount": Money.from_minor(row.amount_minor, row.currency).to_json(),
+            "rate": row.fx_rate,
+            "brand_amount": _brand_money(row.brand_amount_minor, row.brand_currency)
+            or Money.from_minor(row.amount_minor, row.currency).to_json(),
         }
         for row in rows
     ]
+
+
+def _brand_money(minor: int | None, currency: str | None) -> dict[str, str] | None:
+    return Money.from_minor(minor, currency).to_json() if minor is not None and currency else None

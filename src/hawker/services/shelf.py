@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hawker.domain import shelf as rules
 from hawker.domain.errors import Conflict, InvalidInput, NotFound
 from hawker.domain.money import Money
+from hawker.domain.rates import convert, rate_text
 from hawker.domain.roles import Action, Actor
 from hawker.live import events
 from hawker.services import contracts
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import access_product, products_json
 from hawker.services.context import Context
+from hawker.services.rates import rate_in_force
 from hawker.services.shows import ENDED, access_show_for
 from hawker.services.stream import stream_at, stream_time
 from hawker.store.tables import ChatMessage, Listing, Pin, Show, Variant
@@ -69,6 +71,8 @@ def listing_json(listing: Listing, product: dict[str, Any], requests: int) -> di
         "id": listing.id,
         "number": listing.position,
         "price": Money.from_minor(listing.price_minor, listing.currency).to_json(),
+        # 1 of the brand's currency in the show's, for a product priced in another currency.
+        "rate": listing.fx_rate,
         "product": {
             "id": product["id"],
             "title": product["title"],
@@ -120,16 +124,15 @@ async def do_add_listing(
                 code="invalid_variants",
             )
         offered = [v for v in variants if not variant_ids or v.id in variant_ids]
+        brand_currency = offered[0].currency
+        fx = await _exchange(s, brand_currency, show.currency)
         if price is None:
-            # Default live price: the lowest regular price of the offered variants.
+            # Default live price: the lowest regular price of the offered variants, in the
+            # show's currency.
             cheapest = min(offered, key=lambda v: v.price_minor)
-            if cheapest.currency != show.currency:
-                raise InvalidInput(
-                    f"the product is priced in {cheapest.currency}; "
-                    f"give a live price in {show.currency}",
-                    code="currency_mismatch",
-                )
-            live = Money.from_minor(cheapest.price_minor, show.currency)
+            live = Money.from_minor(cheapest.price_minor, brand_currency)
+            if fx is not None:
+                live = convert(live, fx, show.currency)
         else:
             live = Money.of(price, show.currency)
         count = len(await _listings(s, show_id))
@@ -141,6 +144,8 @@ async def do_add_listing(
                 position=count + 1,
                 price_minor=live.minor,
                 currency=live.currency,
+                brand_currency=brand_currency if fx is not None else None,
+                fx_rate=rate_text(fx) if fx is not None else None,
                 variant_ids=sorted(set(variant_ids)),
                 created_at=utcnow(),
             )
@@ -149,6 +154,13 @@ async def do_add_listing(
         shelf = await shelf_json(s, show_id)
     await notify_shelf(ctx, show_id, shelf)
     return shelf[-1]
+
+
+async def _exchange(s: AsyncSession, brand_currency: str, show_currency: str) -> Decimal | None:
+    """The rate from the brand's currency to the show's now; None when they are the same."""
+    if brand_currency == show_currency:
+        return None
+    return await rate_in_force(s, brand_currency, show_currency, utcnow())
 
 
 async def _renumber(s: AsyncSession, show_id: int, ordered_ids: Sequence[int]) -> None:
@@ -191,6 +203,10 @@ async def do_update_listing(
         _check_editable(show)
         listing = await _access_listing(s, show_id, listing_id)
         listing.price_minor = Money.of(price, show.currency).minor
+        if listing.brand_currency is not None:
+            # A new price is set at the rate in force now.
+            fx = await _exchange(s, listing.brand_currency, show.currency)
+            listing.fx_rate = rate_text(fx) if fx is not None else None
         await s.commit()
         shelf = await shelf_json(s, show_id)
     # A price drop is shown when the viewer's picture reaches the moment it was made.

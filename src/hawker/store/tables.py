@@ -218,6 +218,10 @@ class Listing(Base):
     position: Mapped[int] = mapped_column(Integer)
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # For a product priced in another currency than the show's: that currency and the rate
+    # (1 brand_currency = fx_rate currency, decimal text) the price was set at. None: same.
+    brand_currency: Mapped[str | None] = mapped_column(String(3))
+    fx_rate: Mapped[str | None] = mapped_column(String(40))
     # The variants offered; empty means all of the product's variants.
     variant_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(Stamp)
@@ -357,6 +361,11 @@ class Order(Base):
     discount_minor: Mapped[int] = mapped_column(BigInteger)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # Charged in another currency than the brand's: the listing's rate and the total in the
+    # brand's currency. None: charged in the brand's currency.
+    brand_currency: Mapped[str | None] = mapped_column(String(3))
+    fx_rate: Mapped[str | None] = mapped_column(String(40))
+    brand_total_minor: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12))
     pool: Mapped[str] = mapped_column(String(64))
     reservation_id: Mapped[int] = mapped_column(BigInteger)
@@ -440,6 +449,9 @@ class Settlement(Base):
     line_count: Mapped[int] = mapped_column(Integer)
     # Sums per currency as they were closed (minor units): the page checks its lines add up.
     totals: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    # The same sums in the brands' currencies (lines of orders charged in another currency
+    # converted at their orders' rates). None for settlements closed before rates existed.
+    brand_totals: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     closed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     closed_at: Mapped[datetime] = mapped_column(Stamp)
 
@@ -477,6 +489,11 @@ class CommissionLine(Base):
     share_bp: Mapped[int] = mapped_column(Integer)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # The line in the brand's currency, for an order charged in another one (at its rate).
+    brand_currency: Mapped[str | None] = mapped_column(String(3))
+    fx_rate: Mapped[str | None] = mapped_column(String(40))
+    brand_base_minor: Mapped[int | None] = mapped_column(BigInteger)
+    brand_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(Stamp)
     brand_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
     agency_settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlements.id"))
@@ -648,3 +665,18 @@ class WatchSession(Base):
     joined_at: Mapped[datetime] = mapped_column(Stamp)
     left_at: Mapped[datetime | None] = mapped_column(Stamp)
     seconds: Mapped[int | None] = mapped_column(Integer)
+
+
+class ExchangeRate(Base):
+    """1 `base` is worth `rate` `quote` from `valid_from` on, until a later rate of the pair
+    (domain/rates.py). Rows are never changed: a new rate is a new row."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (UniqueConstraint("base", "quote", "valid_from"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    base: Mapped[str] = mapped_column(String(3))
+    quote: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[str] = mapped_column(String(40))
+    valid_from: Mapped[datetime] = mapped_column(Stamp)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(Stamp)

@@ -21,6 +21,7 @@ from hawker.web import operator as operator_pages
 from hawker.web import schedules as schedule_pages
 from hawker.web.api import accounts, business, catalog, checkout, competitions, shows
 from hawker.web.api import analytics as analytics_api
+from hawker.web.api import rates as rates_api
 from hawker.web.api import schedules as schedules_api
 from hawker.web.fastbuy import FastBuy
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         competitions.router,
         schedules_api.router,
         analytics_api.router,
+        rates_api.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ingest_ws.router)

@@ -33,6 +33,9 @@ CSV_COLUMNS = (
     "paid",
     "share_percent",
     "amount",
+    "rate",
+    "brand_currency",
+    "brand_amount",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -71,6 +74,9 @@ def settlement_csv(data: dict[str, Any]) -> str:
                 line["base"]["amount"],
                 line["share"],
                 line["amount"]["amount"],
+                line["rate"] or "",
+                line["brand_amount"]["currency"],
+                line["brand_amount"]["amount"],
             )
         )
     return out.getvalue()

@@ -3,7 +3,8 @@
 Other page modules build on three things exported here:
 
 - `templates`: the Jinja2 environment (autoescape on) over `web/templates`;
-- `page_context(request)`: what `base.html` needs (`request`, `user`, `actor`, `csrf_token`);
+- `page_context(request)`: what `base.html` needs (`request`, `user`, `actor`, `csrf_token`),
+  and the page's language (web/i18n.py) for the rest of the request;
 - `require_user(request)`: the signed-in `Profile`, or raises `SignInRequired`, an HTTP 303
   to `/signin?next=<this page>` that the app's error handlers turn into a redirect.
 
@@ -36,7 +37,9 @@ from hawker.domain.money import exponent
 from hawker.domain.roles import ANONYMOUS
 from hawker.services import accounts, checkout, shows, stream
 from hawker.services.accounts import COOKIE, Profile, SignIn
+from hawker.web import i18n
 from hawker.web.auth import check_csrf, current, get_ctx
+from hawker.web.i18n import N_
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,6 +50,7 @@ templates = Jinja2Templates(
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
 )
+i18n.install(templates.env)
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -60,17 +64,17 @@ def _moment(value: str | None) -> datetime | None:
 
 def _day(value: str | None) -> str:
     moment = _moment(value)
-    return moment.strftime("%a %d %b") if moment else ""
+    return i18n.moment(moment, "day") if moment else ""
 
 
 def _clock(value: str | None) -> str:
     moment = _moment(value)
-    return moment.strftime("%H:%M") if moment else ""
+    return i18n.moment(moment, "clock") if moment else ""
 
 
 def _when(value: str | None) -> str:
     moment = _moment(value)
-    return moment.strftime("%a %d %b, %H:%M UTC") if moment else ""
+    return i18n.moment(moment, "when") if moment else ""
 
 
 # Start times render in UTC on the server; pages rewrite <time data-local> in the viewer's zone.
@@ -80,12 +84,16 @@ _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "KR
 
 
 def money(value: dict[str, str] | None) -> str:
-    """A price as people read it. Amounts stay strings end to end: no float on the way."""
+    """A price as people read it, in the page's language. Amounts stay strings end to end:
+    no float on the way."""
     if not value:
         return ""
     amount, currency = value["amount"], value["currency"]
     quantum = Decimal(1).scaleb(-exponent(currency))
-    text = f"{Decimal(amount).quantize(quantum):,}"
+    exact = Decimal(amount).quantize(quantum)
+    if i18n.current() != "en":
+        return i18n.money(exact, currency)
+    text = f"{exact:,}"
     symbol = _SYMBOLS.get(currency)
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
@@ -105,6 +113,8 @@ class SignInRequired(HTTPException):
 
 
 async def page_context(request: Request) -> dict[str, Any]:
+    """What base.html needs; also makes the page's language the one this request renders in."""
+    i18n.use(i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")))
     found = await current(request)
     return {
         "request": request,
@@ -148,6 +158,24 @@ async def home(request: Request) -> Response:
     return templates.TemplateResponse(
         request, "home.html", {**page, "live": live, "upcoming": upcoming}
     )
+
+
+@router.get("/lang/{lang}")
+async def switch_language(request: Request, lang: str, next: str | None = None) -> Response:
+    """The top bar's language switcher: remembers the choice in the `lang` cookie for a year
+    and goes back to the page it was on."""
+    if lang not in i18n.LANGS:
+        raise HTTPException(404, "There is no such language here.")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        i18n.COOKIE,
+        lang,
+        samesite="lax",
+        path="/",
+        secure=get_ctx(request).settings.secure_cookies,
+        max_age=365 * 86400,
+    )
+    return response
 
 
 # -- sign in, sign up, sign out -----------------------------------------------------------
@@ -211,7 +239,7 @@ def _status(exc: DomainError) -> int:
     return exc.status if exc.status in (401, 409, 429) else 400
 
 
-_EXPIRED = "This form expired. Please try again."
+_EXPIRED = N_("This form expired. Please try again.")
 
 
 async def _blank_form(request: Request, template: str, next: str | None) -> Response:
@@ -352,12 +380,12 @@ async def replay_chat(
 # -- my orders ----------------------------------------------------------------------------
 
 _STATUS_WORDS = {
-    "pending": "Awaiting payment",
-    "paid": "Paid",
-    "fulfilled": "Shipped",
-    "cancelled": "Cancelled",
-    "expired": "Expired",
-    "refunded": "Refunded",
+    "pending": N_("Awaiting payment"),
+    "paid": N_("Paid"),
+    "fulfilled": N_("Shipped"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired"),
+    "refunded": N_("Refunded"),
 }
 
 
@@ -383,15 +411,15 @@ async def my_orders(request: Request) -> Response:
 # -- error pages --------------------------------------------------------------------------
 
 _TITLES = {
-    400: "That did not work",
-    401: "Sign in first",
-    403: "Not for you",
-    404: "Nothing here",
-    405: "Not like that",
-    409: "That clashes",
-    422: "That did not work",
-    429: "Slow down",
-    500: "Something broke",
+    400: N_("That did not work"),
+    401: N_("Sign in first"),
+    403: N_("Not for you"),
+    404: N_("Nothing here"),
+    405: N_("Not like that"),
+    409: N_("That clashes"),
+    422: N_("That did not work"),
+    429: N_("Slow down"),
+    500: N_("Something broke"),
 }
 
 
@@ -405,7 +433,7 @@ async def error_page(request: Request, status: int, message: str) -> Response:
         page = await page_context(request)
     except Exception:  # the database may be what failed; the page must still render
         page = {"request": request, "user": None, "actor": ANONYMOUS, "csrf_token": None}
-    title = _TITLES.get(status, "Something went wrong")
+    title = _TITLES.get(status, N_("Something went wrong"))
     return templates.TemplateResponse(
         request,
         "error.html",
@@ -432,7 +460,9 @@ def install(app: FastAPI) -> None:
             return response
         message = exc.detail if isinstance(exc.detail, str) else ""
         if exc.status_code == 404:
-            message = "There is no page at this address. It may have moved, or the link is wrong."
+            message = N_(
+                "There is no page at this address. It may have moved, or the link is wrong."
+            )
         return await error_page(request, exc.status_code, message)
 
     async def domain_error(request: Request, exc: Exception) -> Response:
@@ -442,7 +472,7 @@ def install(app: FastAPI) -> None:
             return response
         message = exc.message.capitalize() + "."
         if isinstance(exc, Forbidden) and exc.code == "csrf_failed":
-            message = "This form expired. Go back, reload the page and try again."
+            message = N_("This form expired. Go back, reload the page and try again.")
         return await error_page(request, exc.status, message)
 
     async def server_error(request: Request, _: Exception) -> Response:
@@ -452,14 +482,14 @@ def install(app: FastAPI) -> None:
                     {"error": {"code": "internal", "message": "the server failed; try again"}}, 500
                 )
             return PlainTextResponse("Internal Server Error", 500)
-        return await error_page(request, 500, "The server failed on this page. Try again soon.")
+        return await error_page(request, 500, N_("The server failed on this page. Try again soon."))
 
     async def invalid(request: Request, exc: Exception) -> Response:
         if not is_page(request):
             response: Response = await json_invalid(request, exc)
             return response
         # A page address with a malformed part (/shows/abc) names nothing that exists.
-        return await error_page(request, 404, "There is no page at this address.")
+        return await error_page(request, 404, N_("There is no page at this address."))
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)

@@ -22,6 +22,7 @@ from hawker.domain.roles import Action, Actor, check_brand_staff, may_in_show
 from hawker.services import catalog, chat, checkout, rooms, shelf, shows, stream
 from hawker.services.accounts import Authenticated
 from hawker.services.catalog import VariantInput
+from hawker.web import i18n
 from hawker.web.auth import check_csrf, current, get_ctx
 from hawker.web.pages import money, page_context, require_user, templates
 
@@ -36,8 +37,7 @@ def when(iso: str | None) -> str:
     """A moment for people, in UTC; studio.js rewrites it into the reader's own time zone."""
     if not iso:
         return ""
-    moment = datetime.fromisoformat(iso).astimezone(UTC)
-    return moment.strftime("%a %d %b %Y, %H:%M UTC")
+    return i18n.moment(datetime.fromisoformat(iso).astimezone(UTC), "when_year")
 
 
 # -- plumbing -------------------------------------------------------------------------

@@ -291,6 +291,7 @@ class ListingOut(BaseModel):
     id: int
     number: int
     price: MoneyOut
+    rate: str | None = None
     product: ListingProduct
     variants: list[VariantOut]
     in_stock: int
@@ -448,6 +449,10 @@ class OrderOut(BaseModel):
     subtotal: MoneyOut
     discount: MoneyOut
     total: MoneyOut
+    # The total in the brand's currency and the rate it was converted at (None: the
+    # order was charged in the brand's currency).
+    brand_total: MoneyOut
+    rate: str | None = None
     idempotency_key: str
     hold_expires_at: str
     decline_reason: str | None
@@ -644,6 +649,10 @@ class CommissionLineOut(BaseModel):
     base: MoneyOut
     share: str
     amount: MoneyOut
+    # For an order charged in another currency than the brand's: its rate, and the amount
+    # in the brand's currency (otherwise the amount itself).
+    rate: str | None = None
+    brand_amount: MoneyOut
 
 
 class OpenLinesOut(BaseModel):
@@ -651,6 +660,7 @@ class OpenLinesOut(BaseModel):
     party_id: int
     party_name: str
     totals: list[TotalsOut]
+    brand_totals: list[TotalsOut]
     lines: list[CommissionLineOut]
 
 
@@ -664,6 +674,8 @@ class SettlementSummaryOut(BaseModel):
     closed_at: str
     line_count: int
     totals: list[TotalsOut]
+    # The same sums in the brands' currencies: what a brand settles in.
+    brand_totals: list[TotalsOut]
 
 
 class SettlementOut(SettlementSummaryOut):
@@ -753,3 +765,18 @@ class BattleOut(BaseModel):
     winner_show_id: int | None
     draw: bool
     server_time: str
+
+
+class ExchangeRateIn(In):
+    """1 `base` is worth `rate` `quote`, as decimal text ("0.1380"), from `valid_from` (now
+    if not given) on."""
+
+    rate: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    valid_from: datetime | None = None
+
+
+class ExchangeRateOut(BaseModel):
+    base: str
+    quote: str
+    rate: str
+    valid_from: str

@@ -1,0 +1,129 @@
+"""The language of a page: English (the default) or Chinese.
+
+A page's language comes from the `lang` cookie the top bar's switcher sets, else from the
+browser's Accept-Language header, else English. `page_context` (web/pages.py) picks it for
+each page and `use` makes it the current one for the rest of that request, so the template
+calls `_()`, `money()` and `when()` need no argument for it.
+
+Messages are gettext: `{{ _("Sign in") }}` and `{% trans %}` in templates (Jinja's i18n
+extension, newstyle: a translation is escaped like any other text). The Chinese catalog is
+`locale/zh/LC_MESSAGES/messages.po`, compiled in memory when this module loads.
+"""
+
+from __future__ import annotations
+
+import gettext as gnu
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from jinja2 import Environment
+
+LANGS = ("en", "zh")
+DEFAULT = "en"
+COOKIE = "lang"
+LOCALE_DIR = Path(__file__).parent / "locale"
+# Chinese pages format numbers and dates the way mainland China reads them.
+LOCALES = {"en": Locale.parse("en_US"), "zh": Locale.parse("zh_Hans_CN")}
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+
+_current: ContextVar[str] = ContextVar("hawker_lang", default=DEFAULT)
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog where it is defined; it is translated where shown."""
+    return message
+
+
+def _catalog(lang: str) -> gnu.NullTranslations:
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=lang)
+    mo = BytesIO()
+    write_mo(mo, catalog)
+    mo.seek(0)
+    return gnu.GNUTranslations(mo)
+
+
+TRANSLATIONS: dict[str, gnu.NullTranslations] = {"en": gnu.NullTranslations(), "zh": _catalog("zh")}
+
+
+def choose(cookie: str | None, accept_language: str | None) -> str:
+    """The `lang` cookie if it names a language we have, else the browser's first choice
+    we have (by q-value), else English."""
+    if cookie in LANGS:
+        return cookie
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGS and q > 0:
+            ranked.append((-q, i, primary))
+    return min(ranked)[2] if ranked else DEFAULT
+
+
+def use(lang: str) -> None:
+    """Makes `lang` the language of what this request renders from here on."""
+    _current.set(lang if lang in LANGS else DEFAULT)
+
+
+def current() -> str:
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    return TRANSLATIONS[current()].gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return TRANSLATIONS[current()].ngettext(singular, plural, n)
+
+
+def install(env: Environment) -> None:
+    """Gives `env` the i18n extension with the current request's catalog."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["html_lang"] = lambda: HTML_LANG[current()]
+    env.globals["current_lang"] = current
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """An amount, already rounded to its currency, as a reader of the current language writes
+    it: ¥1,234.50 and US$12.50 in Chinese. English keeps the site's own symbols (web/pages.py)."""
+    return format_currency(amount, currency, locale=LOCALES[current()], decimal_quantization=False)
+
+
+# Babel date patterns; times on the server are UTC (pages rewrite them to the viewer's zone).
+_PATTERNS = {
+    "en": {
+        "day": "EEE dd MMM",
+        "clock": "HH:mm",
+        "when": "EEE dd MMM, HH:mm 'UTC'",
+        "when_year": "EEE dd MMM y, HH:mm 'UTC'",
+    },
+    "zh": {
+        "day": "MMMd日EEE",
+        "clock": "HH:mm",
+        "when": "MMMd日EEE HH:mm 'UTC'",
+        "when_year": "y年MMMd日EEE HH:mm 'UTC'",
+    },
+}
+
+
+def moment(value: datetime, kind: str) -> str:
+    """`value` in UTC as the current language writes a `kind` of moment (see `_PATTERNS`)."""
+    lang = current()
+    return format_datetime(value, _PATTERNS[lang][kind], tzinfo=UTC, locale=LOCALES[lang])

@@ -1,0 +1,56 @@
+"""Choosing a page's language, and money and dates in Chinese."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from hawker.web import i18n
+from hawker.web.pages import money
+
+
+@pytest.fixture
+def chinese() -> Iterator[None]:
+    i18n.use("zh")
+    yield
+    i18n.use("en")
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "lang"),
+    [
+        ("zh", "en-US", "zh"),
+        ("en", "zh-CN", "en"),
+        (None, "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        (None, "en;q=0.9,zh-Hans;q=0.8", "en"),
+        (None, "fr, zh;q=0.5", "zh"),
+        (None, "zh;q=0", "en"),
+        ("xx", "de", "en"),
+        (None, ";;,q=,zh;q=nope", "en"),
+        (None, None, "en"),
+    ],
+)
+def test_choose(cookie: str | None, accept: str | None, lang: str) -> None:
+    assert i18n.choose(cookie, accept) == lang
+
+
+@pytest.mark.usefixtures("chinese")
+def test_money_in_chinese_keeps_every_minor_unit() -> None:
+    assert money({"amount": "1234.5", "currency": "USD"}) == "US$1,234.50"
+    assert money({"amount": "88", "currency": "CNY"}) == "¥88.00"
+    assert money({"amount": "1200", "currency": "JPY"}) == "JP¥1,200"
+    assert money({"amount": "1.005", "currency": "KWD"}) == "KWD1.005"
+
+
+def test_money_in_english_is_unchanged() -> None:
+    assert money({"amount": "1234.5", "currency": "USD"}) == "$1,234.50"
+
+
+@pytest.mark.usefixtures("chinese")
+def test_dates_and_messages_in_chinese() -> None:
+    moment = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    assert i18n.moment(moment, "when") == "3月4日周三 05:06 UTC"
+    assert i18n.gettext("Sign in") == "登录"
+    assert i18n.gettext("no such message") == "no such message"
