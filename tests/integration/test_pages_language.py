@@ -4,14 +4,17 @@ everything else."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.harness import LiveServer, World
+from tests.harness import LiveServer, Person, World
+from tests.integration.test_business import product
 from tests.integration.test_pages_checkout import HOSTILE, _order, _selling
 from tests.integration.test_pages_studio import Browser, SignIn
 
@@ -134,3 +137,153 @@ def test_money_dates_and_statuses_per_language(world: World, page_as: SignIn) ->
     # An error page speaks the reader's language too.
     missing = b.get("/no-such-page")
     assert missing.status_code == 404 and "页面不存在" in missing.text
+
+
+# Agency, brand and product names a person typed: text in every page, never markup.
+NAMED = "<b>Riot</b>"
+NAMED_ESCAPED = "&lt;b&gt;Riot&lt;/b&gt;"
+
+
+@dataclass
+class Trade:
+    """An agency with its host, a brand with one product, an active contract between them,
+    a show booked under it and on air, a closed settlement and a running competition."""
+
+    host: Person
+    agent: Person
+    merchant: Person
+    paths: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def trade(server: LiveServer) -> Trade:
+    world = World(server)
+    agent = world.person("Agent")
+    r = agent.post("/agencies", json={"name": f"MCN {NAMED} {uuid.uuid4().hex[:6]}"})
+    assert r.status_code == 201, r.text
+    agency = r.json()
+    host = world.person("Host", host=True)
+    invited = agent.post(f"/agencies/{agency['id']}/invitations", json={"email": host.email})
+    assert host.post(f"/invitations/{invited.json()['id']}/accept").status_code == 200
+    merchant = world.person("Merchant")
+    brand = merchant.post("/brands", json={"name": f"Brand {NAMED} {uuid.uuid4().hex[:6]}"})
+    assert brand.status_code == 201, brand.text
+    brand_id = brand.json()["id"]
+    lipstick = product(merchant, brand_id, f"Lipstick {NAMED}", "lips", "19.99")
+    now = datetime.now(UTC)
+    contract = merchant.post(
+        "/contracts",
+        json={
+            "brand_id": brand_id,
+            "agency_id": agency["id"],
+            "product_ids": [lipstick],
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(),
+            "rates": [{"host_share": "10", "agency_share": "5"}],
+        },
+    ).json()
+    assert agent.post(f"/contracts/{contract['id']}/accept").status_code == 200
+    r = agent.post(
+        "/shows",
+        json={
+            "title": "Lipstick hour",
+            "host_id": host.id,
+            "contract_id": contract["id"],
+            "scheduled_at": (now + timedelta(minutes=5)).isoformat(),
+        },
+    )
+    assert r.status_code == 201, r.text
+    show = r.json()
+    assert (
+        agent.post(f"/shows/{show['id']}/shelf", json={"product_id": lipstick}).status_code == 201
+    )
+    assert host.post(f"/shows/{show['id']}/live").status_code == 200
+    settled = merchant.post(f"/brands/{brand_id}/settlements", json={})
+    assert settled.status_code == 201, settled.text
+    contest = agent.post(
+        "/competitions",
+        json={
+            "title": "Spring sprint",
+            "agency_id": agency["id"],
+            "entrant_kind": "host",
+            "entrant_ids": [host.id],
+            "metric": "gmv",
+            "currency": "USD",
+            "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert contest.status_code == 201, contest.text
+    a, b, s = agency["id"], brand_id, show["id"]
+    paths = {
+        "desk": "/business",
+        "agency": f"/business/agencies/{a}",
+        "brand": f"/business/brands/{b}",
+        "contract": f"/business/contracts/{contract['id']}",
+        "contests": "/business/competitions",
+        "settlements": f"/business/agency/{a}/settlements",
+        "settlement": f"/settlements/{settled.json()['id']}",
+        "merchant": "/merchant",
+        "merchant_brand": f"/merchant/brands/{b}",
+        "merchant_orders": f"/merchant/brands/{b}/orders",
+        "merchant_product": f"/merchant/products/{lipstick}",
+        "calendars": "/calendar",
+        "calendar": f"/agencies/{a}/calendar",
+        "report": f"/shows/{s}/report",
+        "dashboard": f"/dashboards/agency/{a}",
+        "competitions": "/competitions",
+        "competition": f"/competitions/{contest.json()['id']}",
+        "studio": "/studio",
+        "studio_show": f"/studio/shows/{s}",
+        "console": f"/shows/{s}/console",
+    }
+    return Trade(host=host, agent=agent, merchant=merchant, paths=paths)
+
+
+# Per page: who may see it, Chinese it shows, and English headings it no longer shows.
+IN_CHINESE: dict[str, tuple[str, list[str], list[str]]] = {
+    "desk": ("agent", ["商务", "创建机构", "比赛与 PK"], ["Start an agency", "Agencies"]),
+    "agency": ("agent", ["邀请主播", "与品牌的合同"], ["Invite a host", "Invitations"]),
+    "brand": ("merchant", ["发出合同", "全部商品"], ["Offer a contract", "All products"]),
+    "contract": ("agent", ["佣金", "在此合同下安排直播", "生效中"], ["Commission", "Book show"]),
+    "contests": ("agent", ["新建比赛", "发起 PK"], ["New competition", "Start a battle"]),
+    "settlements": ("agent", ["待结算", "关闭结算"], ["Not yet settled", "Close a settlement"]),
+    "settlement": (
+        "merchant",
+        ["结算 #", "此周期没有需要结算的内容。"],
+        ["Totals", "Download CSV"],
+    ),
+    "merchant": ("merchant", ["创建品牌", "价格单位 USD"], ["Create a brand", "Prices in"]),
+    "merchant_brand": ("merchant", ["添加商品", "初始规格"], ["Add product", "First variants"]),
+    "merchant_orders": ("merchant", ["还没有订单。", "0 笔已付款"], ["No orders yet", " paid<"]),
+    "merchant_product": ("merchant", ["添加规格", "保存详情"], ["Add a variant", "Save details"]),
+    "calendars": ("agent", ["日历", "机构"], ["Calendars", ">agency<"]),
+    "calendar": ("agent", ["更早", "时间为 UTC"], ["Earlier", "times in UTC"]),
+    "report": ("host", ["观众峰值", "热销商品"], ["Peak viewers", "Top items"]),
+    "dashboard": ("agent", ["各场直播对比", "下载 CSV"], ["Across shows", "Download CSV"]),
+    "competitions": ("agent", ["销售比赛", "排名依据"], ["Sales competitions", "Ranked by"]),
+    "competition": ("agent", ["净成交额", "获胜者"], ["Net GMV", "Ranked by"]),
+    "studio": ("host", ["直播中", "开始时间"], ["On air", "Starts at"]),
+    "studio_show": ("host", ["添加商品", "打开控制台"], ["Add products", "Open console"]),
+    "console": ("host", ["屏蔽词", "控制"], ["Banned words", "Use current frame as cover"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IN_CHINESE))
+def test_every_operator_page_reads_in_chinese(name: str, trade: Trade, page_as: SignIn) -> None:
+    who, chinese, english = IN_CHINESE[name]
+    b = page_as(getattr(trade, who))
+    path = trade.paths[name]
+    assert english[0] in b.get(path).text, "the English page says it"
+    b.http.cookies.set("lang", "zh")
+    page = b.get(path)
+    assert page.status_code == 200, (name, page.text[:300])
+    assert '<html lang="zh-CN">' in page.text
+    for words in chinese:
+        assert words in page.text, (name, words)
+    for words in english:
+        assert words not in page.text, (name, words)
+    # What people typed (agency, brand and product names) stays text in Chinese.
+    assert "<b>Riot</b>" not in page.text, name
+    if name in ("desk", "agency", "brand", "contract", "merchant", "merchant_brand"):
+        assert NAMED_ESCAPED in page.text, name

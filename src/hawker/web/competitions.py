@@ -9,18 +9,19 @@ from fastapi.responses import HTMLResponse, Response
 from hawker.services import competitions
 from hawker.web.api.schemas import MAX_ID
 from hawker.web.auth import get_ctx
+from hawker.web.i18n import N_
 from hawker.web.pages import money, page_context, templates
 from hawker.web.studio import when
 
 router = APIRouter(include_in_schema=False)
 
 STATUS_WORDS = {
-    "upcoming": "Starts soon",
-    "running": "Live",
-    "closing": "Counting",
-    "final": "Final",
+    "upcoming": N_("Starts soon"),
+    "running": N_("Live"),
+    "closing": N_("Counting"),
+    "final": N_("Final"),
 }
-METRIC_WORDS = {"gmv": "Net GMV", "units": "Units sold"}
+METRIC_WORDS = {"gmv": N_("Net GMV"), "units": N_("Units sold")}
 
 
 @router.get("/competitions", response_class=HTMLResponse)

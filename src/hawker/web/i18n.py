@@ -6,8 +6,9 @@ each page and `use` makes it the current one for the rest of that request, so th
 calls `_()`, `money()` and `when()` need no argument for it.
 
 Messages are gettext: `{{ _("Sign in") }}` and `{% trans %}` in templates (Jinja's i18n
-extension, newstyle: a translation is escaped like any other text). The Chinese catalog is
-`locale/zh/LC_MESSAGES/messages.po`, compiled in memory when this module loads.
+extension, newstyle). The values filled into a message are escaped; the translation itself
+is trusted as markup, so a catalog holds no HTML and writes "&" as "&amp;". The Chinese
+catalog is `locale/zh/LC_MESSAGES/messages.po`, compiled in memory when this module loads.
 """
 
 from __future__ import annotations

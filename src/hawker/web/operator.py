@@ -26,13 +26,14 @@ from hawker.services.contracts import RateInput
 from hawker.web.api.schemas import MAX_ID, PathId
 from hawker.web.auth import get_ctx
 from hawker.web.competitions import METRIC_WORDS
+from hawker.web.i18n import N_
 from hawker.web.studio import _check_csrf, _field, _int, _render, _see, _signed_in, _when
 
 router = APIRouter(include_in_schema=False)
 
 RATE_ROWS = 3
 Party = Literal["brand", "agency", "host"]
-PARTY_WORDS = {"brand": "Brand", "agency": "Agency", "host": "Host"}
+PARTY_WORDS = {"brand": N_("Brand"), "agency": N_("Agency"), "host": N_("Host")}
 
 
 def _optional_moment(form: FormData, name: str) -> datetime | None:

@@ -14,12 +14,13 @@ from hawker.domain.errors import InvalidInput
 from hawker.services import notifications, schedules
 from hawker.web.api.schemas import MAX_ID
 from hawker.web.auth import current, get_ctx
+from hawker.web.i18n import N_
 from hawker.web.pages import page_context, require_user, templates
 
 router = APIRouter(include_in_schema=False)
 
 WEEKS = 2
-STATUS_WORDS = {"scheduled": "Scheduled", "live": "Live", "ended": "Ended"}
+STATUS_WORDS = {"scheduled": N_("Scheduled"), "live": N_("Live"), "ended": N_("Ended")}
 
 
 def _first_day(value: str | None) -> date:

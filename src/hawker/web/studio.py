@@ -24,6 +24,7 @@ from hawker.services.accounts import Authenticated
 from hawker.services.catalog import VariantInput
 from hawker.web import i18n
 from hawker.web.auth import check_csrf, current, get_ctx
+from hawker.web.i18n import N_
 from hawker.web.pages import money, page_context, require_user, templates
 
 router = APIRouter(include_in_schema=False)
@@ -590,12 +591,12 @@ async def add_image(request: Request, product_id: int) -> Response:
 # -- merchant: the brand's orders ------------------------------------------------------------
 
 ORDER_WORDS = {
-    "pending": "awaiting payment",
-    "paid": "paid",
-    "fulfilled": "shipped",
-    "cancelled": "cancelled",
-    "expired": "expired",
-    "refunded": "refunded",
+    "pending": N_("awaiting payment"),
+    "paid": N_("paid"),
+    "fulfilled": N_("shipped"),
+    "cancelled": N_("cancelled"),
+    "expired": N_("expired"),
+    "refunded": N_("refunded"),
 }
 
 
