@@ -13,12 +13,16 @@ Fan-out rules (DESIGN.md, "The live path"):
   dropped oldest first, state events never; a viewer whose state backlog passes the bound,
   or who stays behind for `send_timeout`, is cut off and will resync on reconnect;
 - there is no task per viewer: one timer per room does the writing, and a slow socket only
-  ever delays itself.
+  ever delays itself;
+- a big room is written `chunk` sockets at a time, one part per turn of the event loop, so a
+  tick never blocks the process for long: the database answers, the other sockets and the
+  next Redis message are served between the parts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import heapq
 import logging
@@ -39,6 +43,7 @@ from hawker.live.events import (
     SHOW_STATE,
     STAFF,
     USER_SANCTIONED,
+    VIEWERS_COUNT,
     Event,
 )
 
@@ -50,6 +55,9 @@ _closing: set[asyncio.Task[None]] = set()
 # What the host does on camera: it must meet the picture, so it ends a big room's long tick
 # early (a frame within `HubLimits.tick`). Rare, unlike chat, stock left or counts.
 PROMPT = frozenset({SHELF_PINNED, SHELF_UNPINNED, SHELF_UPDATED, DEAL_UPDATED, SHOW_STATE})
+# What can wait in a big room: alone it goes every `HubLimits.quiet_tick`, else it rides with
+# the next frame. A room filling up would otherwise get a frame a tick for its count alone.
+LAZY = frozenset({VIEWERS_COUNT})
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -70,16 +78,19 @@ class Transport(Protocol):
 @dataclass(frozen=True, slots=True)
 class HubLimits:
     tick: float = 0.05
-    # A frame costs a socket write (~10 us of CPU on loopback, more than all else a viewer
-    # costs), so a big room ticks slower: about `frames_per_s` frames a second from the
-    # process, up to `max_tick` (5,000 viewers in a process: 0.2 s; 10,000: 0.4 s). What the
+    # A frame costs a socket write (10 to 15 us of CPU on loopback, more than all else a
+    # viewer costs), so a big room ticks slower: about `frames_per_s` frames a second from the
+    # process, up to `max_tick` (5,000 viewers in a process: 0.5 s; 10,000: 1 s). What the
     # host does on camera (`PROMPT`) does not wait for it.
-    frames_per_s: int = 25_000
-    max_tick: float = 0.4
+    frames_per_s: int = 10_000
+    max_tick: float = 1.0
+    # Sockets written in one turn of the event loop (about 5 to 8 ms).
+    chunk: int = 512
     # A room this full shows viewers a sample of its chat: at most `busy_chat_per_s`
     # messages a second. Host, moderators and each message's author still see all of it.
     busy_room: int = 300
     busy_chat_per_s: int = 15
+    quiet_tick: float = 2.0
     max_chat_backlog: int = 64
     max_state_backlog: int = 256
     # Bytes waiting in a socket's write buffer (the kernel's is already full by then) over
@@ -103,6 +114,15 @@ def ws_frame(text: str) -> bytes:
 
 def _join(texts: Sequence[str]) -> str:
     return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
+def _insert(queue: deque[tuple[int, str]], n: int, text: str) -> None:
+    """Queue in the room's order. Mostly at the end; a viewer's own item can be ahead of
+    room events it has yet to be given (due, or in a tick still being written)."""
+    if queue and queue[-1][0] > n:
+        bisect.insort(queue, (n, text))
+    else:
+        queue.append((n, text))
 
 
 class Connection:
@@ -275,14 +295,14 @@ class Connection:
             elif len(self._chat) >= self.limits.max_chat_backlog:
                 self._chat.popleft()
                 self.dropped += 1
-            self._chat.append((n, text))
+            _insert(self._chat, n, text)
             return True
         if self._state is None:
             self._state = deque()
         elif len(self._state) >= self.limits.max_state_backlog:
             self.cut_off("too far behind: reconnect to resync")
             return False
-        self._state.append((n, text))
+        _insert(self._state, n, text)
         return True
 
     def _absorb(self, due: Iterable[Item]) -> bool:
@@ -348,6 +368,7 @@ class Connection:
 
 class Room:
     __slots__ = (
+        "_again",
         "_due",
         "_last",
         "_n",
@@ -358,6 +379,7 @@ class Room:
         "_timer_at",
         "_users",
         "_window",
+        "_writing",
         "connections",
         "limits",
         "show_id",
@@ -378,6 +400,8 @@ class Room:
         self._last = 0.0
         self._window = 0.0
         self._shown = 0
+        self._writing = False  # a tick is being written, part by part
+        self._again = False  # another tick is due when it is done
 
     def add(self, connection: Connection) -> None:
         connection.room = self
@@ -443,7 +467,7 @@ class Room:
             return
         self._n += 1
         self._due.append((self._n, event.text, event.ephemeral))
-        self._schedule(prompt=event.type in PROMPT)
+        self._schedule(prompt=event.type in PROMPT, lazy=event.type in LAZY)
         if event.type == USER_SANCTIONED and event.data.get("banned"):
             # A ban ends the viewer's sockets on every worker; reconnecting is refused.
             for connection in list(self._users.get(event.data.get("user_id"), ())):  # type: ignore[arg-type]
@@ -462,12 +486,19 @@ class Room:
         limits = self.limits
         return min(limits.max_tick, max(limits.tick, len(self.connections) / limits.frames_per_s))
 
-    def _schedule(self, *, prompt: bool = False) -> None:
-        """Write at the room's next tick (`prompt`: the shortest one): at once if the last
-        write is that long ago, so a quiet room answers without delay and a busy one sends
-        a frame a tick."""
+    def _schedule(self, *, prompt: bool = False, lazy: bool = False) -> None:
+        """Write at the room's next tick (`prompt`: the shortest one; `lazy`: in a busy room,
+        the quiet one): at once if the last write is that long ago, so a quiet room answers
+        without delay and a busy one sends a frame a tick."""
+        limits = self.limits
+        if prompt:
+            wait = limits.tick
+        elif lazy and len(self.connections) >= limits.busy_room:
+            wait = max(limits.quiet_tick, self._tick_s())
+        else:
+            wait = self._tick_s()
         loop = asyncio.get_running_loop()
-        at = max(loop.time(), self._last + (self.limits.tick if prompt else self._tick_s()))
+        at = max(loop.time(), self._last + wait)
         if self._timer is not None:
             if self._timer_at <= at:
                 return
@@ -476,34 +507,60 @@ class Room:
 
     def _flush(self) -> None:
         self._timer = None
-        loop = asyncio.get_running_loop()
-        self._last = now = loop.time()
+        if self._writing:  # the last tick is still being written: this one comes after it
+            self._again = True
+            return
+        self._last = asyncio.get_running_loop().time()
         due, self._due = self._due, []
-        special = list(self._special)
-        fell: list[Connection] = []
+        if not due:  # only viewers with something of their own queued, or behind
+            self._done(self._write(list(self._special), (), "", b""))
+            return
+        text = _join([t for _, t, _ in due])
+        self._writing = True
+        self._step(list(self.connections), 0, due, text, ws_frame(text))
+
+    def _step(
+        self, targets: list[Connection], start: int, due: list[Item], text: str, frame: bytes
+    ) -> None:
+        """Write one part of a tick; the rest at the next turn of the loop."""
+        end = start + self.limits.chunk
+        self._again = self._write(targets[start:end], due, text, frame) or self._again
+        if end < len(targets):
+            asyncio.get_running_loop().call_soon(self._step, targets, end, due, text, frame)
+            return
+        self._writing = False
+        self._done(self._again)
+
+    def _done(self, again: bool) -> None:
+        self._again = False
+        if again or self._due:
+            self._schedule()
+
+    def _write(
+        self, targets: Sequence[Connection], due: Sequence[Item], text: str, frame: bytes
+    ) -> bool:
+        """`due` to each of `targets`: the shared frame to those who take it, to the others
+        what is theirs. Whether someone is left behind (another tick is needed)."""
+        now = asyncio.get_running_loop().time()
+        again = False
         try:
-            if due:
-                text = _join([t for _, t, _ in due])
-                frame = ws_frame(text)
-                for connection in self.connections:
-                    if connection.plain and not connection._put(text, frame):
-                        fell.append(connection)
-            again = False
-            for connection in special:
-                if connection._tick(due, now):
+            for connection in targets:
+                if connection.plain:
+                    if not connection._put(text, frame):
+                        self._set_special(connection)
+                        connection._behind_since = now
+                        again = connection._absorb(due) or again
+                elif connection.closed:
+                    continue
+                elif connection._tick(due, now):
                     connection.plain = True
                     self._special.discard(connection)
                 elif not connection.held and not connection.closed:
                     again = True
-            for connection in fell:
-                self._set_special(connection)
-                connection._behind_since = now
-                again = connection._absorb(due) or again
         except Exception:
             log.exception("room %s: a tick failed", self.show_id)
             again = True
-        if again:
-            self._schedule()
+        return again
 
 
 class Hub:

@@ -380,6 +380,60 @@ async def test_a_big_room_ticks_slower_but_what_the_host_does_goes_at_once() -> 
         ]
 
 
+async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_place() -> None:
+    # Two sockets a turn of the event loop: between the parts the process serves the rest.
+    room = Room(1, HubLimits(tick=0.001, chunk=2))
+    written: list[FakeTransport] = []
+    between: list[int] = []
+
+    class Logged(FakeTransport):
+        def write(self, data: bytes) -> None:
+            super().write(data)
+            if not written:
+                asyncio.get_running_loop().call_soon(meanwhile)
+            written.append(self)
+
+    raws = [Logged() for _ in range(6)]
+    conns = {raw: viewer(room, raw) for raw in raws}
+
+    def meanwhile() -> None:
+        between.append(len(written))
+        # A reply to a viewer the tick has not reached yet, and the room's next event.
+        waiting = next(raw for raw in raws if raw not in written)
+        conns[waiting].send_direct(events.encode(events.PONG, {"ref": 1}))
+        room.deliver(state(2))
+        between.append(raws.index(waiting))
+
+    await asyncio.sleep(0.01)
+    room.deliver(state(1))
+    await until(lambda: all(seqs(raw.events()) == [1, 2] for raw in raws))
+    assert between[0] == 2
+    for i, raw in enumerate(raws):
+        expected = ["viewers.count", "pong", "viewers.count"] if i == between[1] else None
+        assert [e["type"] for e in raw.events()] == (expected or ["viewers.count", "viewers.count"])
+
+
+async def test_a_busy_room_sends_its_count_alone_only_now_and_then() -> None:
+    room = Room(1, HubLimits(tick=0.001, busy_room=2, quiet_tick=60.0))
+    raws = [FakeTransport(), FakeTransport()]
+    for raw in raws:
+        viewer(room, raw)
+    await asyncio.sleep(0.01)
+    room.deliver(state(1))
+    room.deliver(state(2))
+    await asyncio.sleep(0.1)
+    assert all(raw.writes == [] for raw in raws)
+    # Anything else takes the counts along at the next tick.
+    room.deliver(chat(1))
+    await until(lambda: all(raw.writes for raw in raws))
+    for raw in raws:
+        assert [(e["type"], e["seq"]) for e in raw.events()] == [
+            ("viewers.count", 1),
+            ("viewers.count", 2),
+            ("chat.message", 0),
+        ]
+
+
 def test_frames_are_valid_websocket_frames_at_every_length() -> None:
     for size in (0, 125, 126, 65535, 65536, 200_000):
         text = "é" * (size // 2) + "x" * (size % 2)
