@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
-from tests.harness import World
+from hawker.services import chat
+from hawker.services.accounts import load_actor
+from hawker.services.context import build_context
+from hawker.store.tables import User
+from tests.harness import World, test_settings
 
 EPHEMERAL = {"chat.message", "likes.burst"}
 
@@ -294,3 +300,103 @@ def test_viewers_joining_together_share_a_reading_yet_see_the_latest_chat(world:
         first.wait_for("shelf.pinned")
         with world.socket(sid, world.person("Fourth")) as fourth:
             assert fourth.snapshot()["pinned"]["id"] == shelf[1]["id"]
+
+
+def test_a_burst_of_chat_arrives_once_each_in_id_order_and_a_refusal_stays_its_own(
+    world: World,
+) -> None:
+    """Thirty viewers send at the same moment (they go to the database together); a muted
+    viewer and one with a banned word send in the same burst and get their own errors,
+    while everyone else's message goes out exactly once, in the order of the ids."""
+    host = world.person("Host", host=True)
+    show, shelf = world.live_show(host, listings=2)
+    sid = show["id"]
+    viewers = [world.person(f"Fan{n}") for n in range(30)]
+    muted, rude = world.person("Muted"), world.person("Rude")
+    host.put(f"/shows/{sid}/sanctions/{muted.id}", json={"mute_seconds": 600})
+    host.patch(f"/shows/{sid}/chat-settings", json={"banned_words": ["scam"]})
+    everyone = [*viewers, muted, rude]
+    rooms = [world.socket(sid, who) for who in everyone]
+    try:
+        with world.socket(sid, host) as console:
+            console.snapshot()
+            for room in rooms:
+                room.snapshot()
+            bodies = [f"hello from fan {n}" for n in range(30)]
+            bodies[7] = "#2 please"
+            for n, room in enumerate(rooms):
+                body = bodies[n] if n < 30 else "let me talk" if n == 30 else "a scam!"
+                room.send({"type": "chat.send", "body": body, "ref": n})
+            acked = {}
+            for n, room in enumerate(rooms[:30]):
+                ack = room.wait_for("ack", timeout=15)["data"]
+                assert ack["ref"] == n
+                acked[ack["id"]] = bodies[n]
+            muted_error = rooms[30].wait_for("error")["data"]
+            assert muted_error["code"] == "muted" and muted_error["ref"] == 30
+            blocked = rooms[31].wait_for("error")["data"]
+            assert blocked["code"] == "message_blocked" and blocked["ref"] == 31
+            # Sent after every ack, so published after every message of the burst.
+            assert host.post(f"/shows/{sid}/chat", json={"body": "thanks all"}).status_code == 201
+            seen = console.since("chat.message", lambda e: e["data"]["body"] == "thanks all")
+            heard = [e["data"] for e in seen if e["type"] == "chat.message"][:-1]
+            assert [m["id"] for m in heard] == sorted(acked)
+            assert {m["id"]: m["body"] for m in heard} == acked
+            request = next(m for m in heard if m["body"] == "#2 please")
+            assert request["request"] == {"listing_id": shelf[1]["id"], "number": 2}
+            # Counted before its sender had the ack, so before the host's message.
+            counted = [e["data"] for e in seen if e["type"] == "requests.counted"]
+            assert counted == [{"listing_id": shelf[1]["id"], "number": 2, "count": 1}]
+            for room in rooms[:30]:
+                assert not any(e["type"] == "error" for e in room.events)
+    finally:
+        for room in rooms:
+            room.close()
+    stored = world.anonymous.get(f"/shows/{sid}/chat").json()
+    assert [(m["id"], m["body"]) for m in stored] == [
+        *sorted(acked.items()),
+        (stored[-1]["id"], "thanks all"),
+    ]
+
+
+def test_a_sender_who_gives_up_does_not_take_their_message_back(
+    world: World, tmp_path: Path
+) -> None:
+    """A viewer whose socket closes while their message waits for the show's writer: the
+    message is written all the same, with the others of its batch."""
+    host = world.person("Host", host=True)
+    show, _ = world.live_show(host, listings=1)
+    sid = show["id"]
+    fans = [world.person(f"Fan{n}") for n in range(3)]
+
+    async def send_and_give_up() -> list[Any]:
+        # A worker of its own, on this loop, so that the test decides when a sender gives up.
+        ctx = build_context(test_settings(world.server.settings.db_url, tmp_path))
+        await ctx.bus.start()
+        try:
+            actors = []
+            for fan in fans:
+                async with ctx.db.session() as s:
+                    user = await s.get(User, fan.id)
+                    assert user is not None
+                    actors.append(await load_actor(s, user))
+            sends = [
+                asyncio.create_task(chat.do_send_message(ctx, actor, sid, f"fan {n}"))
+                for n, actor in enumerate(actors)
+            ]
+            await asyncio.sleep(0)  # all three wait for the writer
+            sends[1].cancel()
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            await chat.wait_for_writers(ctx)
+            return results
+        finally:
+            await ctx.payments.aclose()
+            await ctx.bus.close()
+            await ctx.gate.close()
+            await ctx.db.close()
+
+    results = asyncio.run(send_and_give_up())
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert [r["body"] for r in (results[0], results[2])] == ["fan 0", "fan 2"]
+    bodies = [m["body"] for m in world.anonymous.get(f"/shows/{sid}/chat").json()]
+    assert sorted(bodies) == ["fan 0", "fan 1", "fan 2"]

@@ -5,14 +5,22 @@ A message is written, committed and then published, like every change; while the
 is out of reach it is checked against what this worker remembers of the show, published,
 and written behind (services/outbox.py), so that chat keeps flowing. While the bus is
 reconnecting a message is refused (`service_unavailable`) before anything is written.
+
+Chat is written by group commit. A busy room sends dozens of messages a second, and a
+transaction each (some seven round trips) would keep the worker's event loop and its
+connection pool busy with chat while a host's pin waits. So each worker has one writer per
+show: the messages that arrive while it writes wait and go together in its next
+transaction, which reads the show, its staff, the senders and their sanctions once for all
+of them. A message that reaches an idle writer is written at once; nothing lingers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +29,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain import chat as rules
-from hawker.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from hawker.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from hawker.domain.requests import parse_request
 from hawker.domain.roles import Action, Actor, ShowFacts, check_in_show, is_staff
 from hawker.live import events
 from hawker.services.accounts import utcnow
+from hawker.services.coalesce import one_of, shared
 from hawker.services.context import Context
 from hawker.services.outbox import CAPACITY, FORGET_AFTER_S, ShowMemory, Viewer
 from hawker.services.shows import ENDED, LIVE, access_show, access_show_for, show_facts
@@ -35,6 +51,8 @@ from hawker.store.tables import AgencyMember, ChatMessage, Listing, Show, ShowSa
 log = logging.getLogger(__name__)
 
 MAX_LIKES_PER_FRAME = 100
+# Messages of one show written in one transaction at most.
+MAX_BATCH = 256
 
 
 async def sanction_of(s: AsyncSession, show_id: int, user_id: int | None) -> ShowSanction | None:
@@ -124,17 +142,47 @@ def _check(ctx: Context, actor: Actor, memory: ShowMemory, body: str) -> _Checke
     return text, staff, number, memory.numbers.get(number) if number else None
 
 
+# What a sender gets back: the message as published, and the listing and shelf number it
+# asks for (None when it was sent behind: the outbox counts those requests once written).
+_Sent = tuple[dict[str, Any], int | None, int | None]
+
+
+@dataclass(eq=False, slots=True)
+class _Message:
+    """A message waiting for its show's writer."""
+
+    actor: Actor
+    body: str
+    sent: asyncio.Future[_Sent]
+    send: _Send = field(default_factory=_Send)
+    refused: bool = False  # by the rules: its sender has the error, it is not sent behind
+
+
+@dataclass(eq=False, slots=True)
+class _Writer:
+    waiting: list[_Message] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+def _writers(ctx: Context) -> dict[int, _Writer]:
+    """The running writers of this worker by show; a show's is gone once it has nothing to
+    write."""
+    return shared(ctx.db, "chat writers", dict)
+
+
 async def do_send_message(ctx: Context, actor: Actor, show_id: int, body: str) -> dict[str, Any]:
     if not ctx.bus.ready:
         raise Unavailable("live chat is reconnecting; send it again in a moment")
-    send = _Send()
-    try:
-        data, listing_id, number = await _write_message(ctx, actor, show_id, body, send)
-    except Exception as exc:
-        if not unreachable(exc):
-            raise
-        return await _send_behind(ctx, actor, show_id, body, send)
-    await ctx.bus.publish(show_id, events.CHAT_MESSAGE, data)
+    message = _Message(actor, body, asyncio.get_running_loop().create_future())
+    writers = _writers(ctx)
+    writer = writers.get(show_id)
+    if writer is None:
+        writer = writers[show_id] = _Writer()
+        writer.task = asyncio.create_task(_write_batches(ctx, show_id, writer))
+    writer.waiting.append(message)
+    # A sender who gives up (a socket closing) does not take its message back: the writer
+    # holds it and writes it with the others.
+    data, listing_id, number = await message.sent
     if listing_id:
         try:
             await notify_request_count(ctx, show_id, listing_id, number)
@@ -146,36 +194,164 @@ async def do_send_message(ctx: Context, actor: Actor, show_id: int, body: str) -
     return data
 
 
-async def _write_message(
-    ctx: Context, actor: Actor, show_id: int, body: str, send: _Send
-) -> tuple[dict[str, Any], int | None, int | None]:
+async def wait_for_writers(ctx: Context) -> None:
+    """Until the messages accepted so far are written or sent behind (ten seconds at most,
+    should the database hang): for a stopping worker, before it writes its outbox."""
+    tasks = {w.task for w in _writers(ctx).values() if w.task is not None}
+    if tasks:
+        await asyncio.wait(tasks, timeout=10.0)
+
+
+async def _write_batches(ctx: Context, show_id: int, writer: _Writer) -> None:
+    """One show's writer: a batch at a time, each of the messages that came while the one
+    before was written, until no one is waiting."""
+    try:
+        while writer.waiting:
+            batch = writer.waiting[:MAX_BATCH]
+            del writer.waiting[:MAX_BATCH]
+            await _write_batch(ctx, show_id, batch)
+    finally:
+        # Nothing awaited since the loop found no one waiting: no message is left behind.
+        del _writers(ctx)[show_id]
+        for message in writer.waiting:  # only when the worker is stopping
+            _answer(message, Unavailable("the server is restarting; send it again"))
+
+
+def _answer(message: _Message, result: _Sent | BaseException) -> None:
+    if message.sent.done():  # its sender gave up
+        return
+    if isinstance(result, BaseException):
+        message.sent.set_exception(result)
+    else:
+        message.sent.set_result(result)
+
+
+def _refuse(message: _Message, exc: DomainError) -> None:
+    message.refused = True
+    _answer(message, exc)
+
+
+async def _write_batch(ctx: Context, show_id: int, batch: list[_Message]) -> None:
+    """Write, commit and publish `batch`, answering each sender; never raises but when
+    cancelled, so that the writer goes on with the next batch."""
+    try:
+        try:
+            written = await _write_messages(ctx, show_id, batch)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            for message in batch:
+                if not message.refused:
+                    _answer(message, await _behind(ctx, show_id, message))
+            return
+        # In id order, the order every viewer and every later snapshot shows them in.
+        for message, data, listing_id, number in sorted(written, key=lambda w: w[1]["id"]):
+            try:
+                await ctx.bus.publish(show_id, events.CHAT_MESSAGE, data)
+            except Exception as exc:
+                _answer(message, exc)
+            else:
+                _answer(message, (data, listing_id, number))
+    except Exception as exc:
+        for message in batch:
+            _answer(message, exc)
+    except BaseException:
+        for message in batch:
+            _answer(message, Unavailable("the server is restarting; send it again"))
+        raise
+
+
+async def _behind(ctx: Context, show_id: int, message: _Message) -> _Sent | Exception:
+    try:
+        data = await _send_behind(ctx, message.actor, show_id, message.body, message.send)
+    except Exception as exc:
+        return exc
+    return data, None, None
+
+
+async def _write_messages(
+    ctx: Context, show_id: int, batch: list[_Message]
+) -> list[tuple[_Message, dict[str, Any], int | None, int | None]]:
+    """The transaction of one batch: what was read is shared by its messages, each is
+    checked on its own in the order they came, and the accepted ones are written together;
+    those, with their data, request listing and number, once committed."""
     async with ctx.db.session() as s:
         show = await access_show(s, show_id)
         facts = await show_facts(s, show)
-        check_in_show(actor, Action.CHAT_SEND, facts)
-        assert actor.user_id is not None
-        sanction = await sanction_of(s, show_id, actor.user_id)
-        user = await s.get(User, actor.user_id)
-        assert user is not None
+        # Who may chat here at all (`_check` asks again): the senders whose records to read.
+        senders: dict[int, None] = {}
+        for message in batch:
+            try:
+                check_in_show(message.actor, Action.CHAT_SEND, facts)
+            except DomainError as exc:
+                _refuse(message, exc)
+                continue
+            assert message.actor.user_id is not None
+            senders[message.actor.user_id] = None
+        if not senders:
+            return []
+        ids = list(senders)
+        sanctions = {
+            sanction.user_id: sanction
+            for sanction in await s.scalars(
+                select(ShowSanction).where(
+                    ShowSanction.show_id == show_id,
+                    one_of(ctx.db, ShowSanction.user_id.expression, ids),
+                )
+            )
+        }
+        users = {
+            user.id: user
+            for user in await s.scalars(select(User).where(one_of(ctx.db, User.id.expression, ids)))
+        }
         listings = (
             await s.execute(select(Listing.position, Listing.id).where(Listing.show_id == show_id))
         ).all()
-        memory = await remember_show(ctx, show, facts, dict(listings), user, sanction)
-        text, staff, number, listing_id = send.checked = _check(ctx, actor, memory, body)
-        message = ChatMessage(
-            show_id=show_id,
-            user_id=actor.user_id,
-            body=text,
-            request_listing_id=listing_id,
-            hidden=False,
-            created_at=utcnow(),
-        )
-        send.created_at = message.created_at
-        s.add(message)
+        numbers = dict(listings)
+        for user_id in ids:
+            user = users.get(user_id)
+            assert user is not None
+            memory = await remember_show(ctx, show, facts, numbers, user, sanctions.get(user_id))
+        # One time for the batch: a snapshot, which sorts by time then id, shows its
+        # messages in the order they went out live.
+        now = utcnow()
+        accepted: list[tuple[_Message, ChatMessage, bool, int | None]] = []
+        for message in batch:
+            if message.refused:
+                continue
+            try:
+                text, staff, number, listing_id = message.send.checked = _check(
+                    ctx, message.actor, memory, message.body
+                )
+            except DomainError as exc:
+                _refuse(message, exc)
+                continue
+            row = ChatMessage(
+                show_id=show_id,
+                user_id=message.actor.user_id,
+                body=text,
+                request_listing_id=listing_id,
+                hidden=False,
+                created_at=now,
+            )
+            message.send.created_at = now
+            accepted.append((message, row, staff, number))
+        if not accepted:
+            return []
+        s.add_all([row for _, row, _, _ in accepted])
         await s.flush()
-        send.message_id = message.id
+        for message, row, _, _ in accepted:
+            message.send.message_id = row.id
         await s.commit()
-    return message_json(message, user, number=number, staff=staff), listing_id, number
+    return [
+        (
+            message,
+            message_json(row, users[row.user_id], number=number, staff=staff),
+            row.request_listing_id,
+            number,
+        )
+        for message, row, staff, number in accepted
+    ]
 
 
 async def _send_behind(

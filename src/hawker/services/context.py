@@ -148,6 +148,7 @@ async def stop(ctx: Context) -> None:
     # Under uvicorn the viewers were already told to reconnect elsewhere (it closes each
     # socket with 1012 before the app stops); any still here are told now.
     await ctx.hub.close()
+    await chat.wait_for_writers(ctx)  # the chat its viewers sent is written or sent behind
     try:
         await analytics.track_watching(ctx)  # the sockets just closed end their watch sessions
     except Exception:
