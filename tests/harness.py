@@ -80,6 +80,7 @@ def test_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "like_flush_s": 0.2,
         "viewers_flush_s": 0.2,
         "rtmp_port": 0,  # no video ingest unless a test asks for it
+        "gc_tuning": False,  # the collector is the test process's, shared by every test
         **overrides,
     }
     return Settings(**values)

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How often each live show's viewer count is kept for its charts."
     )
     hub_tick_s: float = 0.05
+    gc_tuning: bool = Field(
+        True,
+        description="Freeze what the app built at startup out of the garbage collector's"
+        " walks and collect less often (web/app.py); off for servers inside a test process.",
+    )
     max_upload_bytes: int = 5 * 1024 * 1024
 
     hold_seconds: int = Field(

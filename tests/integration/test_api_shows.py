@@ -2,6 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from sqlalchemy import insert
+
+from hawker.services.accounts import utcnow
+from hawker.store.db import is_sqlite, sync_engine
+from hawker.store.tables import ChatMessage
 from tests.harness import World
 
 
@@ -153,9 +159,13 @@ def test_pin_and_unpin(world: World) -> None:
         world.anonymous.put(f"/shows/{sid}/pin", json={"listing_id": shelf[1]["id"]}).status_code
         == 401
     )
+    viewer.post(f"/shows/{sid}/chat", json={"body": "#2 please"})
     r = host.put(f"/shows/{sid}/pin", json={"listing_id": shelf[1]["id"]})
     assert r.status_code == 200
     assert r.json()["number"] == 2
+    # The item as the shelf has it, its requests counted.
+    assert r.json() == viewer.get(f"/shows/{sid}/shelf").json()[1]
+    assert r.json()["requests"] == 1
     snap = viewer.get(f"/shows/{sid}/snapshot").json()
     assert snap["pinned"]["id"] == shelf[1]["id"]
     assert snap["show"]["pinned_listing_id"] == shelf[1]["id"]
@@ -165,6 +175,32 @@ def test_pin_and_unpin(world: World) -> None:
     r = host.put(f"/shows/{sid}/pin", json={"listing_id": other["id"]})
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "listing_not_found"
+
+
+def test_a_pin_does_not_wait_for_chat_being_written(world: World) -> None:
+    """A chat message (an order, a pin) being written keeps its show's key locked for share
+    until it commits; the host's pin locks the show without conflicting with that."""
+    url = world.server.settings.db_url
+    if is_sqlite(url):
+        pytest.skip("SQLite locks the whole database for a write: no row locks to share")
+    host, viewer = world.person("Host", host=True), world.person("Viewer")
+    show, shelf = world.live_show(host, listings=2)
+    engine = sync_engine(url)
+    try:
+        with engine.connect() as writing:
+            writing.execute(
+                insert(ChatMessage).values(
+                    show_id=show["id"], user_id=viewer.id, body="hi", hidden=False,
+                    created_at=utcnow(),
+                )
+            )  # fmt: skip
+            # Not committed yet. A FOR UPDATE lock on the show would wait for it (here, for
+            # ever: the client's timeout would end the test).
+            r = host.put(f"/shows/{show['id']}/pin", json={"listing_id": shelf[1]["id"]})
+            assert r.status_code == 200
+            writing.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_an_ended_show_keeps_its_shelf(world: World) -> None:

@@ -40,15 +40,19 @@ async def _listings(s: AsyncSession, show_id: int) -> list[Listing]:
     )
 
 
-async def request_counts(s: AsyncSession, show_id: int) -> dict[int, int]:
-    """Listing id -> how many different viewers asked for it."""
+async def request_counts(
+    s: AsyncSession, show_id: int, listing_id: int | None = None
+) -> dict[int, int]:
+    """Listing id -> how many different viewers asked for it (for one listing only, if
+    given)."""
+    asked = (
+        ChatMessage.request_listing_id.is_not(None)
+        if listing_id is None
+        else ChatMessage.request_listing_id == listing_id
+    )
     rows = await s.execute(
         select(ChatMessage.request_listing_id, func.count(func.distinct(ChatMessage.user_id)))
-        .where(
-            ChatMessage.show_id == show_id,
-            ChatMessage.request_listing_id.is_not(None),
-            ChatMessage.hidden.is_(False),
-        )
+        .where(ChatMessage.show_id == show_id, asked, ChatMessage.hidden.is_(False))
         .group_by(ChatMessage.request_listing_id)
     )
     # The query filters out NULL listing ids.
@@ -62,6 +66,13 @@ async def shelf_json(s: AsyncSession, show_id: int) -> list[dict[str, Any]]:
     }
     counts = await request_counts(s, show_id)
     return [listing_json(li, products[li.product_id], counts.get(li.id, 0)) for li in listings]
+
+
+async def item_json(s: AsyncSession, listing: Listing) -> dict[str, Any]:
+    """One listing as `shelf_json` has it, without reading the rest of the shelf."""
+    (product,) = await products_json(s, [listing.product_id])
+    counts = await request_counts(s, listing.show_id, listing.id)
+    return listing_json(listing, product, counts.get(listing.id, 0))
 
 
 def listing_json(listing: Listing, product: dict[str, Any], requests: int) -> dict[str, Any]:
@@ -247,7 +258,7 @@ async def do_pin(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> d
         listing = await _access_listing(s, show_id, listing_id)
         show.pinned_listing_id = listing_id
         at = stream_time(ctx, show_id)
-        item = next(i for i in await shelf_json(s, show_id) if i["id"] == listing_id)
+        item = await item_json(s, listing)
         s.add(
             Pin(
                 show_id=show_id,

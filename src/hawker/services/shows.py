@@ -37,7 +37,11 @@ def new_stream_key() -> str:
 async def access_show(s: AsyncSession, show_id: int, *, lock: bool = False) -> Show:
     query = select(Show).where(Show.id == show_id)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: a show's changes never touch its key, and this lock leaves the
+        # rows that refer to the show (chat, orders, pins) free to be written meanwhile,
+        # where FOR UPDATE would queue a pin behind every chat write in flight, and them
+        # behind it.
+        query = query.with_for_update(key_share=True)
     show = await s.scalar(query)
     if show is None:
         raise NotFound(f"no show {show_id}", code="show_not_found")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,6 +50,17 @@ class HawkerApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def tune_gc() -> None:
+    """A worker holds thousands of sockets, a hundred or so objects each, and a full
+    collection walks every one with the process stopped: 130 to 390 ms at 5,000 viewers, long
+    enough to hold up a pin. What startup built is frozen out of the walks; the youngest
+    generation is collected less often, so that what lives a moment (events, a request's
+    objects) dies young instead of reaching the oldest; and a full collection waits for ten
+    times as many collections of the middle one as by default."""
+    gc.freeze()
+    gc.set_threshold(5_000, 10, 100)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     ctx = context.build_context(settings)
@@ -56,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await context.start(ctx)
+        if settings.gc_tuning:
+            tune_gc()
         try:
             yield
         finally:
