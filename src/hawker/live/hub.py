@@ -574,6 +574,10 @@ class Hub:
         self.limits = limits or HubLimits()
         self.rooms: dict[int, Room] = {}
         self._lock = asyncio.Lock()
+        # Who came and went since watch sessions were last written (services/analytics.py),
+        # so that it never walks the crowd.
+        self.came: list[Connection] = []
+        self.gone: list[Connection] = []
 
     def connection(
         self,
@@ -598,9 +602,11 @@ class Hub:
                 room = self.rooms[show_id] = Room(show_id, self.limits)
                 await self.bus.subscribe(show_id, room.deliver)
             room.add(connection)
+        self.came.append(connection)
 
     async def leave(self, show_id: int, connection: Connection) -> None:
         connection.stop()
+        self.gone.append(connection)
         async with self._lock:
             room = self.rooms.get(show_id)
             if room is None:

@@ -27,6 +27,7 @@ from hawker.domain.analytics import Sale, Stay
 from hawker.domain.errors import InvalidInput, NotFound
 from hawker.domain.money import Money
 from hawker.domain.roles import Actor
+from hawker.live.hub import Connection
 from hawker.services import shows
 from hawker.services.accounts import utcnow
 from hawker.services.context import Context
@@ -92,19 +93,32 @@ async def track_watching(ctx: Context) -> None:
     ones that are gone: one insert and one update per tick at most, whatever the crowd.
     The host's and moderators' sockets are not the audience and are left out."""
     now = utcnow()
-    here: dict[Any, tuple[int, int | None]] = {}
-    for show_id, room in list(ctx.hub.rooms.items()):
-        for connection in list(room.connections):
-            if not connection.staff:
-                here[connection] = (show_id, connection.user_id)
-    came = [c for c in here if c not in ctx.watching]
-    gone = [c for c in ctx.watching if c not in here]
+    hub = ctx.hub
+    came = [
+        (c, c.room.show_id)
+        for c in hub.came
+        if c.room is not None and not c.staff and not c.closed and c not in ctx.watching
+    ]
+    gone = [c for c in hub.gone if c in ctx.watching]
+    hub.came, hub.gone = [], []
     if not came and not gone:
         return
+    try:
+        await _write_watching(ctx, now, came, gone)
+    except BaseException:  # the next tick tries again
+        hub.came[:0], hub.gone[:0] = [c for c, _ in came], gone
+        raise
+
+
+async def _write_watching(
+    ctx: Context, now: datetime, came: list[tuple[Connection, int]], gone: list[Connection]
+) -> None:
     async with ctx.db.session() as s:
         ids: list[int] = []
         if came:
-            rows = [{"show_id": here[c][0], "user_id": here[c][1], "joined_at": now} for c in came]
+            rows = [
+                {"show_id": show_id, "user_id": c.user_id, "joined_at": now} for c, show_id in came
+            ]
             ids = list(
                 (
                     await s.scalars(
@@ -130,7 +144,7 @@ async def track_watching(ctx: Context) -> None:
         await s.commit()
     for c in gone:
         del ctx.watching[c]
-    for c, session_id in zip(came, ids, strict=True):
+    for (c, _), session_id in zip(came, ids, strict=True):
         ctx.watching[c] = (session_id, now)
 
 
