@@ -78,10 +78,10 @@ class Transport(Protocol):
 @dataclass(frozen=True, slots=True)
 class HubLimits:
     tick: float = 0.05
-    # A frame costs a socket write (10 to 15 us of CPU on loopback, more than all else a
-    # viewer costs), so a big room ticks slower: about `frames_per_s` frames a second from the
-    # process, up to `max_tick` (5,000 viewers in a process: 0.5 s; 10,000: 1 s). What the
-    # host does on camera (`PROMPT`) does not wait for it.
+    # A frame costs a socket write (15 to 20 us of CPU on loopback, the receiving end's TCP
+    # work included: more than all else a viewer costs), so a big room ticks slower: about
+    # `frames_per_s` frames a second from the process, up to `max_tick` (5,000 viewers in a
+    # process: 0.5 s; 10,000: 1 s). What the host does on camera (`PROMPT`) does not wait.
     frames_per_s: int = 10_000
     max_tick: float = 1.0
     # Sockets written in one turn of the event loop (3 to 5 ms).
@@ -90,6 +90,7 @@ class HubLimits:
     # messages a second. Host, moderators and each message's author still see all of it.
     busy_room: int = 300
     busy_chat_per_s: int = 15
+    # How long a busy room's count alone (`LAZY`) waits for a frame to go with.
     quiet_tick: float = 2.0
     max_chat_backlog: int = 64
     max_state_backlog: int = 256
