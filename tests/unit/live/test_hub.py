@@ -359,12 +359,17 @@ async def test_nothing_goes_out_ahead_of_the_snapshot() -> None:
     assert [e["type"] for e in raw.events()[-2:]] == ["room.snapshot", "viewers.count"]
 
 
-async def test_a_big_room_ticks_slower_but_what_the_host_does_goes_at_once() -> None:
-    # Two viewers at one frame a second each: a two-second tick.
-    room = Room(1, HubLimits(tick=0.001, frames_per_s=1, max_tick=10.0))
-    raws = [FakeTransport(), FakeTransport()]
+def raw_room(limits: HubLimits, viewers: int = 2) -> tuple[Room, list[FakeTransport]]:
+    room = Room(1, limits)
+    raws = [FakeTransport() for _ in range(viewers)]
     for raw in raws:
         viewer(room, raw)
+    return room, raws
+
+
+async def test_a_big_room_ticks_slower_but_what_the_host_does_goes_at_once() -> None:
+    # Two viewers at one frame a second each: a two-second tick.
+    room, raws = raw_room(HubLimits(tick=0.001, frames_per_s=1, max_tick=10.0))
     await asyncio.sleep(0.01)
     room.deliver(chat(1))
     room.deliver(state(1))  # a count: it waits for the tick too
@@ -414,10 +419,7 @@ async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_p
 
 
 async def test_a_busy_room_sends_its_count_alone_only_now_and_then() -> None:
-    room = Room(1, HubLimits(tick=0.001, busy_room=2, quiet_tick=60.0))
-    raws = [FakeTransport(), FakeTransport()]
-    for raw in raws:
-        viewer(room, raw)
+    room, raws = raw_room(HubLimits(tick=0.001, busy_room=2, quiet_tick=60.0))
     await asyncio.sleep(0.01)
     room.deliver(state(1))
     room.deliver(state(2))
