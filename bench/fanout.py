@@ -25,8 +25,9 @@ It prints viewers held, server memory per idle viewer (VmRSS of the worker proce
 the viewers in, less before they came, over the viewers), frames and event deliveries per
 second (counted at the clients: every event in every frame of every viewer, in the show's
 window), p50/p99 from sending to receipt for chat and for pins (a pin a sampled viewer never
-got counts as never), and where the CPU went (server, crowd, driver, Redis, PostgreSQL and
-the rest of the machine, which is shared).
+got counts as never) and for pins back to the host's own socket (the server's handling of a
+pin, apart from the crowd's share of the fan-out), and where the CPU went (server, crowd,
+driver, Redis, PostgreSQL and the rest of the machine, which is shared).
 
 The peers, in the same run, on the same load: as many viewers as Hawker held, the same
 chat, likes and pins from the same sockets; the host sends the deal and "N left" (4 a
