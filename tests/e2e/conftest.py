@@ -62,6 +62,17 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def open_page(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
+    """A fresh browser context (its own cookies; `options` as Playwright's `new_context`)
+    and page, with the page's script errors. A wait longer than 15 s fails the test."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
 def sign_in(page: Any, base_url: str, person: Person, next_path: str) -> None:
     """Sign in through the sign-in form, as a person would, and land on `next_path`."""
     page.goto(f"{base_url}/signin?next={next_path}")

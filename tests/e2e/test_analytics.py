@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import open_page, sign_in
 from tests.harness import LiveServer, World, database, free_port, live_server, test_settings
 from tests.integration.test_analytics import buy
 from tests.integration.test_checkout import buyer
@@ -19,7 +19,6 @@ from tests.integration.test_video import publish, rtmp_url, wait_until
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 15_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
 
 
@@ -65,11 +64,7 @@ def test_the_host_sees_the_show_charted_live_and_reported_after(browser: Any, wo
     buy(ada, show["id"], listings[0], 2)
     buy(bob, show["id"], listings[1])
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, viewport={"width": 1280, "height": 900})
     try:
         # On air: the console charts the show so far.
         sign_in(page, base, host, f"/shows/{show['id']}/console")
@@ -152,9 +147,7 @@ def test_a_pin_in_the_report_links_to_its_moment_in_the_replay(browser: Any, wor
     second = int(pin["replay_offset_s"])
     assert second >= 5 and pin["replay_url"] == f"/shows/{sid}?t={second}"
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
+    context, page, _ = open_page(browser, viewport={"width": 1280, "height": 900})
     try:
         sign_in(page, world.server.base_url, host, f"/shows/{sid}/report")
         row = page.get_by_test_id("pin-1")

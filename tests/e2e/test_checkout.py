@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, Site, sign_in
+from tests.e2e.conftest import PHONE, Site, open_page, sign_in
 from tests.harness import Person, World
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 10_000
 ADDRESS = {
     "name": "Ada Lovelace",
     "line1": "1 Market St",
@@ -29,12 +28,7 @@ ADDRESS = {
 
 
 def _page(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, **options)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, errors
+    return open_page(browser, viewport=PHONE, is_mobile=True, has_touch=True, **options)
 
 
 def _show_selling(world: World, host: Person, stock: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -159,11 +153,7 @@ def test_host_drops_a_coupon_runs_a_deal_and_sees_the_sale_in_the_figures(
     base, console_base = site.urls
     path = f"/shows/{show['id']}"
 
-    h_ctx = browser.new_context(viewport={"width": 1280, "height": 860})
-    h_ctx.set_default_timeout(WAIT_MS)
-    console = h_ctx.new_page()
-    h_errors: list[str] = []
-    console.on("pageerror", lambda exc: h_errors.append(str(exc)))
+    h_ctx, console, h_errors = open_page(browser, viewport={"width": 1280, "height": 860})
     a_ctx, a, a_errors = _page(browser)
     try:
         sign_in(console, console_base, host, f"{path}/console")

@@ -9,24 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, Site, sign_in
+from tests.e2e.conftest import PHONE, Site, open_page, sign_in
 from tests.harness import World
 from tests.integration.test_checkout import buyer
 from tests.integration.test_competitions import sell
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 15_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
-
-
-def _page(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(**options)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, errors
 
 
 def _show_on_air(world: World, host: Any, product_id: int) -> tuple[int, int, int]:
@@ -66,7 +56,7 @@ def test_the_leaderboard_moves_with_sales_and_shows_the_winner(browser: Any, wor
     assert r.status_code == 201, r.text
     competition = r.json()
 
-    context, page, errors = _page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    context, page, errors = open_page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         page.goto(f"{world.server.base_url}/competitions/{competition['id']}")
         expect(page.locator('[data-testid="competition-title"]')).to_have_text(
@@ -118,8 +108,10 @@ def test_a_battle_on_a_viewers_phone_and_in_the_other_hosts_console(
     b = _show_on_air(world, bea, products[0]["id"])
     first, second = site.urls
 
-    phone_ctx, phone, phone_errors = _page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
-    desk_ctx, desk, desk_errors = _page(browser, viewport={"width": 1280, "height": 900})
+    phone_ctx, phone, phone_errors = open_page(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True
+    )
+    desk_ctx, desk, desk_errors = open_page(browser, viewport={"width": 1280, "height": 900})
     try:
         phone.goto(f"{first}/shows/{a[0]}")
         sign_in(desk, second, bea, f"/shows/{b[0]}/console")

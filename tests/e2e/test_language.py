@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, open_page, sign_in
 from tests.harness import World
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 15_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
 
 
@@ -24,11 +23,9 @@ def test_switching_to_chinese_and_back(browser: Any, world: World) -> None:
     buyer = world.person("Buyer")
     base = world.server.base_url
 
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US"
+    )
     try:
         page.goto(f"{base}/")
         expect(page.locator("#on-air")).to_have_text("On air now")

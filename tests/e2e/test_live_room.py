@@ -6,23 +6,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, open_page, sign_in
 from tests.harness import World
 
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<script>window.__pwned=1</script><b>bold</b>"
-WAIT_MS = 10_000
-
-
-def _page(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
-    """A fresh browser context (its own cookies) and page, with the page's script errors."""
-    context = browser.new_context(**options)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, errors
 
 
 def test_pin_request_and_escaping_between_console_and_viewer(browser: Any, world: World) -> None:
@@ -33,8 +22,10 @@ def test_pin_request_and_escaping_between_console_and_viewer(browser: Any, world
     base = world.server.base_url
     show_path = f"/shows/{show['id']}"
 
-    host_ctx, console, console_errors = _page(browser, viewport={"width": 1280, "height": 860})
-    viewer_ctx, room, room_errors = _page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    host_ctx, console, console_errors = open_page(browser, viewport={"width": 1280, "height": 860})
+    viewer_ctx, room, room_errors = open_page(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True
+    )
     try:
         sign_in(console, base, host, f"{show_path}/console")
         sign_in(room, base, viewer, show_path)
@@ -83,7 +74,7 @@ def test_anonymous_viewer_watches_but_must_sign_in_to_chat(browser: Any, world: 
     show, shelf = world.live_show(host, listings=3)
     r = host.put(f"/shows/{show['id']}/pin", json={"listing_id": shelf[0]["id"]})
     assert r.status_code == 200, r.text
-    context, page, errors = _page(browser, viewport=PHONE)
+    context, page, errors = open_page(browser, viewport=PHONE)
     try:
         page.goto(f"{world.server.base_url}/shows/{show['id']}")
         expect(page.locator('[data-testid="pinned"]')).to_contain_text("#1")

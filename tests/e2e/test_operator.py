@@ -14,24 +14,18 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import open_page, sign_in
 from tests.harness import World
 from tests.integration.test_checkout import buyer
 from tests.integration.test_competitions import sell
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 15_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
 
 
 def _page(browser: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, errors
+    return open_page(browser, viewport={"width": 1280, "height": 900}, timezone_id="UTC")
 
 
 def _local(moment: datetime) -> str:

@@ -11,23 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, open_page, sign_in
 from tests.harness import World
 from tests.integration.test_business import agency_with_host
 
 pytestmark = pytest.mark.browser
 
-WAIT_MS = 15_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
-
-
-def _page(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(**options)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return context, page, errors
 
 
 def test_consoles_follow_the_run_of_show_and_apply_it(browser: Any, world: World) -> None:
@@ -43,9 +33,13 @@ def test_consoles_follow_the_run_of_show_and_apply_it(browser: Any, world: World
     assert host.post(f"/shows/{show['id']}/live").status_code == 200
     base, path = world.server.base_url, f"/shows/{show['id']}"
 
-    host_ctx, desk, desk_errors = _page(browser, viewport={"width": 1280, "height": 900})
-    agent_ctx, producer, producer_errors = _page(browser, viewport={"width": 1280, "height": 900})
-    phone_ctx, phone, phone_errors = _page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    host_ctx, desk, desk_errors = open_page(browser, viewport={"width": 1280, "height": 900})
+    agent_ctx, producer, producer_errors = open_page(
+        browser, viewport={"width": 1280, "height": 900}
+    )
+    phone_ctx, phone, phone_errors = open_page(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True
+    )
     try:
         sign_in(desk, base, host, f"{path}/console")
         sign_in(producer, base, agent, f"{path}/console")
@@ -153,8 +147,10 @@ def test_calendar_page_and_a_followers_notification(browser: Any, world: World) 
     ).json()
     base = world.server.base_url
 
-    agent_ctx, desk, desk_errors = _page(browser, viewport={"width": 1280, "height": 900})
-    phone_ctx, phone, phone_errors = _page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    agent_ctx, desk, desk_errors = open_page(browser, viewport={"width": 1280, "height": 900})
+    phone_ctx, phone, phone_errors = open_page(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True
+    )
     try:
         sign_in(desk, base, agent, "/calendar")
         desk.click(f'[data-testid="calendar-link-agency-{agency["id"]}"]')

@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PHONE, sign_in
+from tests.e2e.conftest import PHONE, open_page, sign_in
 from tests.harness import World
 
 pytestmark = pytest.mark.browser
-
-WAIT_MS = 15_000
 
 
 def _inside(page: Any, selector: str) -> None:
@@ -29,11 +27,9 @@ def test_the_top_bar_fits_a_phone_and_its_menu_holds_the_links(browser: Any, wor
     expect = pytest.importorskip("playwright.sync_api").expect
     host = world.person("Evangeline Montgomery-Whitfield", host=True)
     base = world.server.base_url
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US"
+    )
     try:
         sign_in(page, base, host, "/orders")
         sign_out = page.locator('[data-testid="sign-out"]')
