@@ -5,7 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import LiveServer, World, database, live_server, test_settings
+from tests.harness import (
+    Browser,
+    LiveServer,
+    Person,
+    SignIn,
+    World,
+    database,
+    live_server,
+    test_settings,
+)
 
 DATABASES = [
     pytest.param("sqlite", id="sqlite"),
@@ -28,3 +37,18 @@ def world(server: LiveServer) -> Iterator[World]:
     w = World(server)
     yield w
     w.close()
+
+
+@pytest.fixture
+def signed_in(server: LiveServer) -> Iterator[SignIn]:
+    """Page clients signed in with the /signin form, as a browser would be; closed after."""
+    made: list[Browser] = []
+
+    def make(who: Person) -> Browser:
+        made.append(Browser(server))
+        made[-1].sign_in(who)
+        return made[-1]
+
+    yield make
+    for b in made:
+        b.http.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -449,3 +450,35 @@ def bulk_buyers(
     finally:
         engine.dispose()
     return [Buyer(uid, token) for uid, token in zip(ids, tokens, strict=True)]
+
+
+class Browser:
+    """A cookie-signed-in page client, as a browser would be after the /signin form."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.http = httpx.Client(base_url=server.base_url, timeout=15, follow_redirects=False)
+
+    def sign_in(self, who: Person) -> None:
+        page = self.http.get("/signin")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token, page.text
+        r = self.http.post(
+            "/signin",
+            data={"email": who.email, "password": who.password, "csrf": token[1], "next": "/"},
+        )
+        assert r.status_code == 303, r.text
+
+    def csrf(self, path: str = "/studio") -> str:
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', self.http.get(path).text)
+        assert found, "no csrf meta: not signed in?"
+        return found[1]
+
+    def get(self, path: str) -> httpx.Response:
+        return self.http.get(path)
+
+    def post(self, path: str, data: dict[str, str], **kw: object) -> httpx.Response:
+        return self.http.post(path, data=data, **kw)  # type: ignore[arg-type]
+
+
+# Signs a person in and gives their page client (the `signed_in` fixture, tests/conftest.py).
+SignIn = Callable[[Person], Browser]

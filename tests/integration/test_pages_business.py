@@ -6,31 +6,14 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
-from tests.harness import LiveServer, Person, World
+from tests.harness import LiveServer, SignIn, World
 from tests.integration.test_business import agency_with_host
-from tests.integration.test_pages_studio import Browser, SignIn
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def signed_in(server: LiveServer) -> Iterator[SignIn]:
-    made: list[Browser] = []
-
-    def make(who: Person) -> Browser:
-        made.append(Browser(server))
-        made[-1].sign_in(who)
-        return made[-1]
-
-    yield make
-    for b in made:
-        b.http.close()
 
 
 def local(moment: datetime) -> str:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.harness import LiveServer, Person, World
-from tests.integration.test_pages_studio import Browser, SignIn
+from tests.harness import LiveServer, Person, SignIn, World
 
 ADDRESS = {
     "name": "Ada Buyer",
@@ -23,21 +20,6 @@ ADDRESS = {
 }
 GOOD_CARD = {"number": "4242424242424242", "expiry": "12/39", "cvc": "123"}
 HOSTILE = "Ruby <b>Riot</b>"
-
-
-@pytest.fixture
-def page_as(server: LiveServer) -> Iterator[SignIn]:
-    """A cookie-signed-in page client for a person, as after the /signin form."""
-    made: list[Browser] = []
-
-    def make(who: Person) -> Browser:
-        made.append(Browser(server))
-        made[-1].sign_in(who)
-        return made[-1]
-
-    yield make
-    for b in made:
-        b.http.close()
 
 
 def _selling(
@@ -95,11 +77,11 @@ def test_my_orders_needs_a_sign_in(server: LiveServer) -> None:
 
 
 def test_my_orders_lists_what_i_bought_with_status_total_and_show(
-    world: World, page_as: SignIn
+    world: World, signed_in: SignIn
 ) -> None:
     _, _, show, listing, _ = _selling(world)
     buyer, order = _order(world, show, listing, pay=True)
-    page = page_as(buyer).get("/orders")
+    page = signed_in(buyer).get("/orders")
     assert page.status_code == 200
     assert f'data-testid="order-{order["id"]}"' in page.text
     assert "Paid" in page.text and "$20.00" in page.text and "#1" in page.text
@@ -107,7 +89,7 @@ def test_my_orders_lists_what_i_bought_with_status_total_and_show(
     # The product title is text, never markup.
     assert "Ruby &lt;b&gt;Riot&lt;/b&gt;" in page.text and "<b>Riot</b>" not in page.text
     # Someone else's orders are not on my page.
-    other = page_as(world.person("Other")).get("/orders")
+    other = signed_in(world.person("Other")).get("/orders")
     assert (
         f'data-testid="order-{order["id"]}"' not in other.text
         and 'data-testid="no-orders"' in other.text
@@ -115,13 +97,13 @@ def test_my_orders_lists_what_i_bought_with_status_total_and_show(
 
 
 def test_the_brand_cancels_a_pending_order_and_refunds_a_paid_one(
-    world: World, page_as: SignIn
+    world: World, signed_in: SignIn
 ) -> None:
     _, merchant, show, listing, brand_id = _selling(world, stock=2)
     _, pending = _order(world, show, listing, pay=False)
     buyer, paid = _order(world, show, listing, pay=True)
     assert _in_stock(world, show["id"]) == 0
-    b = page_as(merchant)
+    b = signed_in(merchant)
     path = f"/merchant/brands/{brand_id}/orders"
     page = b.get(path)
     assert page.status_code == 200
@@ -147,13 +129,13 @@ def test_the_brand_cancels_a_pending_order_and_refunds_a_paid_one(
     r = b.post(f"{path}/{paid['id']}/refund", {"csrf_token": csrf})
     assert r.status_code == 409 and 'data-testid="error"' in r.text
     # The buyer sees it on their page too.
-    assert "Refunded" in page_as(buyer).get("/orders").text
+    assert "Refunded" in signed_in(buyer).get("/orders").text
 
 
-def test_only_the_brand_sees_its_orders(world: World, page_as: SignIn) -> None:
+def test_only_the_brand_sees_its_orders(world: World, signed_in: SignIn) -> None:
     _, _, show, listing, brand_id = _selling(world)
     _, order = _order(world, show, listing, pay=False)
-    stranger = page_as(world.person("Stranger"))
+    stranger = signed_in(world.person("Stranger"))
     assert stranger.get(f"/merchant/brands/{brand_id}/orders").status_code == 403
     r = stranger.post(
         f"/merchant/brands/{brand_id}/orders/{order['id']}/cancel",
@@ -165,11 +147,11 @@ def test_only_the_brand_sees_its_orders(world: World, page_as: SignIn) -> None:
 
 def test_the_console_shows_sales_figures_and_the_viewer_page_has_the_buy_sheet(
     world: World,
-    page_as: SignIn,
+    signed_in: SignIn,
 ) -> None:
     host, _, show, listing, _ = _selling(world)
     _order(world, show, listing, pay=True)
-    page = page_as(host).get(f"/shows/{show['id']}/console")
+    page = signed_in(host).get(f"/shows/{show['id']}/console")
     assert page.status_code == 200
     assert 'data-testid="figure-units">1<' in page.text
     assert 'data-testid="figure-gmv">$20.00<' in page.text

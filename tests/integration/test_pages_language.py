@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import LiveServer, Person, World
+from tests.harness import LiveServer, Person, SignIn, World
 from tests.integration.test_business import product
 from tests.integration.test_pages_checkout import HOSTILE, _order, _selling
-from tests.integration.test_pages_studio import Browser, SignIn
 
 ESCAPED = "Ruby &lt;b&gt;Riot&lt;/b&gt;"
 ZH_ACCEPT = "zh-CN,zh;q=0.9,en;q=0.8"
@@ -29,20 +28,6 @@ WEEKDAYS_ZH = "一二三四五六日"
 def http(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, timeout=15, follow_redirects=False) as client:
         yield client
-
-
-@pytest.fixture
-def page_as(server: LiveServer) -> Iterator[SignIn]:
-    made: list[Browser] = []
-
-    def make(who: Any) -> Browser:
-        made.append(Browser(server))
-        made[-1].sign_in(who)
-        return made[-1]
-
-    yield make
-    for b in made:
-        b.http.close()
 
 
 def _scheduled(world: World) -> dict[str, Any]:
@@ -119,10 +104,10 @@ def test_the_switcher_sets_the_cookie_and_goes_back(http: httpx.Client) -> None:
     assert "lang=en" in r.headers["set-cookie"]
 
 
-def test_money_dates_and_statuses_per_language(world: World, page_as: SignIn) -> None:
+def test_money_dates_and_statuses_per_language(world: World, signed_in: SignIn) -> None:
     _, _, show, listing, _ = _selling(world)
     buyer, order = _order(world, show, listing, pay=False)
-    b = page_as(buyer)
+    b = signed_in(buyer)
     english = b.get("/orders")
     assert "$20.00" in english.text and "US$" not in english.text
     assert "Awaiting payment" in english.text
@@ -270,9 +255,9 @@ IN_CHINESE: dict[str, tuple[str, list[str], list[str]]] = {
 
 
 @pytest.mark.parametrize("name", sorted(IN_CHINESE))
-def test_every_operator_page_reads_in_chinese(name: str, trade: Trade, page_as: SignIn) -> None:
+def test_every_operator_page_reads_in_chinese(name: str, trade: Trade, signed_in: SignIn) -> None:
     who, chinese, english = IN_CHINESE[name]
-    b = page_as(getattr(trade, who))
+    b = signed_in(getattr(trade, who))
     path = trade.paths[name]
     assert english[0] in b.get(path).text, "the English page says it"
     b.http.cookies.set("lang", "zh")

@@ -5,58 +5,11 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.harness import LiveServer, Person, World
-
-
-class Browser:
-    """A cookie-signed-in page client, as a browser would be after the /signin form."""
-
-    def __init__(self, server: LiveServer) -> None:
-        self.http = httpx.Client(base_url=server.base_url, timeout=15, follow_redirects=False)
-
-    def sign_in(self, who: Person) -> None:
-        page = self.http.get("/signin")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert token, page.text
-        r = self.http.post(
-            "/signin",
-            data={"email": who.email, "password": who.password, "csrf": token[1], "next": "/"},
-        )
-        assert r.status_code == 303, r.text
-
-    def csrf(self, path: str = "/studio") -> str:
-        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', self.http.get(path).text)
-        assert found, "no csrf meta: not signed in?"
-        return found[1]
-
-    def get(self, path: str) -> httpx.Response:
-        return self.http.get(path)
-
-    def post(self, path: str, data: dict[str, str], **kw: object) -> httpx.Response:
-        return self.http.post(path, data=data, **kw)  # type: ignore[arg-type]
-
-
-SignIn = Callable[[Person], Browser]
-
-
-@pytest.fixture
-def signed_in(server: LiveServer) -> Iterator[SignIn]:
-    made: list[Browser] = []
-
-    def make(who: Person) -> Browser:
-        b = Browser(server)
-        made.append(b)
-        b.sign_in(who)
-        return b
-
-    yield make
-    for b in made:
-        b.http.close()
+from tests.harness import LiveServer, SignIn, World
 
 
 def tiny_png() -> bytes:

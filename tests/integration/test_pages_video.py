@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.harness import LiveServer, World, free_port, live_server, test_settings
-from tests.integration.test_pages_studio import Browser
+from tests.harness import Browser, LiveServer, World, free_port, live_server, test_settings
 from tests.integration.test_video import publish, rtmp_url, wait_until
 
 pytestmark = pytest.mark.video
