@@ -344,17 +344,12 @@ async def get_product(ctx: Context, product_id: int) -> dict[str, Any]:
 async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[str, Any]]:
     if not product_ids:
         return []
-    products = {
-        p.id: p for p in (await s.scalars(select(Product).where(Product.id.in_(product_ids)))).all()
-    }
-    brands = {
-        b.id: b
-        for b in (
-            await s.scalars(
-                select(Brand).where(Brand.id.in_({p.brand_id for p in products.values()}))
-            )
-        ).all()
-    }
+    found = await s.execute(
+        select(Product, Brand.name).join(Brand).where(Product.id.in_(product_ids))
+    )
+    products, brands = {}, {}
+    for product, brand in found:
+        products[product.id], brands[product.id] = product, brand
     images: dict[int, list[dict[str, Any]]] = {pid: [] for pid in product_ids}
     for image in (
         await s.scalars(
@@ -379,7 +374,7 @@ async def products_json(s: AsyncSession, product_ids: list[int]) -> list[dict[st
         out.append(
             {
                 "id": p.id,
-                "brand": {"id": p.brand_id, "name": brands[p.brand_id].name},
+                "brand": {"id": p.brand_id, "name": brands[pid]},
                 "title": p.title,
                 "description": p.description,
                 "category": p.category,
