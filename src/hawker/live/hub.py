@@ -28,7 +28,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,6 +86,10 @@ class HubLimits:
     max_tick: float = 1.0
     # Sockets written in one turn of the event loop (3 to 5 ms).
     chunk: int = 256
+    # While the host's move is being handled in this process (`Hub.first`), a tick being
+    # written part by part waits, up to this long from its start, so that the move's round
+    # trips to the database are not each queued behind a part.
+    max_hold: float = 0.25
     # A room this full shows viewers a sample of its chat: at most `busy_chat_per_s`
     # messages a second. Host, moderators and each message's author still see all of it.
     busy_room: int = 300
@@ -367,6 +371,18 @@ class Connection:
                 transport.abort()
 
 
+HOLD_S = 0.002  # how often a held tick looks again
+
+
+class Priority:
+    """What the host is doing in this process right now (a pin, a deal): `Hub.first`."""
+
+    __slots__ = ("moves",)
+
+    def __init__(self) -> None:
+        self.moves = 0
+
+
 class Room:
     __slots__ = (
         "_again",
@@ -374,6 +390,7 @@ class Room:
         "_hurry",
         "_last",
         "_n",
+        "_priority",
         "_shown",
         "_special",
         "_staff",
@@ -387,9 +404,12 @@ class Room:
         "show_id",
     )
 
-    def __init__(self, show_id: int, limits: HubLimits | None = None) -> None:
+    def __init__(
+        self, show_id: int, limits: HubLimits | None = None, priority: Priority | None = None
+    ) -> None:
         self.show_id = show_id
         self.limits = limits or HubLimits()
+        self._priority = priority or Priority()
         self.connections: set[Connection] = set()
         # Connections that do not take the shared frame at the next tick.
         self._special: set[Connection] = set()
@@ -404,7 +424,7 @@ class Room:
         self._shown = 0
         self._writing = False  # a tick is being written, part by part
         self._again = False  # another tick is due when it is done
-        self._hurry = False  # ... and it holds what the host did: write the rest at once
+        self._hurry = False  # what the host did is due: write the tick (or its rest) at once
 
     def add(self, connection: Connection) -> None:
         connection.room = self
@@ -500,7 +520,7 @@ class Room:
             wait = max(limits.quiet_tick, self._tick_s())
         else:
             wait = self._tick_s()
-        if prompt and self._writing:
+        if prompt:
             self._hurry = True
         loop = asyncio.get_running_loop()
         at = max(loop.time(), self._last + wait)
@@ -527,20 +547,48 @@ class Room:
     def _step(
         self, targets: list[Connection], start: int, due: list[Item], text: str, frame: bytes
     ) -> None:
-        """Write one part of a tick; the rest at the next turn of the loop, or at once when
-        what the host did is waiting for it."""
-        end = len(targets) if self._hurry else start + self.limits.chunk
+        """Write one part of a tick; the rest at the next turn of the loop."""
+        if self._hurry:
+            self._merge(targets[start:], due)
+            return
+        loop = asyncio.get_running_loop()
+        if self._priority.moves and loop.time() - self._last < self.limits.max_hold:
+            loop.call_later(HOLD_S, self._step, targets, start, due, text, frame)
+            return
+        end = start + self.limits.chunk
         self._again = self._write(targets[start:end], due, text, frame) or self._again
         if end < len(targets):
-            asyncio.get_running_loop().call_soon(self._step, targets, end, due, text, frame)
+            loop.call_soon(self._step, targets, end, due, text, frame)
             return
         self._writing = False
         self._done(self._again)
 
+    def _merge(self, rest: list[Connection], due: list[Item]) -> None:
+        """A tick with what the host did goes out at once, not part by part. If it came in
+        while a tick was being written, it goes with what that tick had for the sockets it
+        has yet to reach, and alone to the others (the part already written, and whoever
+        came in since)."""
+        loop = asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._last = loop.time()
+        new, self._due = self._due, []
+        both = due + new
+        text = _join([t for _, t, _ in both])
+        again = self._write(rest, both, text, ws_frame(text))
+        if new:
+            reached = set(rest)
+            written = [c for c in self.connections if c not in reached]
+            text = _join([t for _, t, _ in new])
+            again = self._write(written, new, text, ws_frame(text)) or again
+        self._writing = self._hurry = False
+        self._done(again or self._again)
+
     def _done(self, again: bool) -> None:
-        prompt, self._again, self._hurry = self._hurry, False, False
+        self._again = False
         if again or self._due:
-            self._schedule(prompt=prompt)
+            self._schedule()
 
     def _write(
         self, targets: Sequence[Connection], due: Sequence[Item], text: str, frame: bytes
@@ -575,6 +623,7 @@ class Hub:
         self.limits = limits or HubLimits()
         self.rooms: dict[int, Room] = {}
         self._lock = asyncio.Lock()
+        self._priority = Priority()
         # Who came and went since watch sessions were last written (services/analytics.py),
         # so that it never walks the crowd.
         self.came: list[Connection] = []
@@ -600,7 +649,7 @@ class Hub:
         async with self._lock:
             room = self.rooms.get(show_id)
             if room is None:
-                room = self.rooms[show_id] = Room(show_id, self.limits)
+                room = self.rooms[show_id] = Room(show_id, self.limits, self._priority)
                 await self.bus.subscribe(show_id, room.deliver)
             room.add(connection)
         self.came.append(connection)
@@ -616,6 +665,16 @@ class Hub:
             if not room.connections:
                 del self.rooms[show_id]
                 await self.bus.unsubscribe(show_id, room.deliver)
+
+    @contextlib.contextmanager
+    def first(self) -> Iterator[None]:
+        """Around the handling of what the host does on camera: until it is published,
+        ticks being written here hold their remaining parts back (`HubLimits.max_hold`)."""
+        self._priority.moves += 1
+        try:
+            yield
+        finally:
+            self._priority.moves -= 1
 
     def count(self, show_id: int) -> int:
         room = self.rooms.get(show_id)

@@ -6,12 +6,14 @@ Built once per process by the app factory (or a CLI command) and passed in expli
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hawker.config import Settings
 from hawker.domain.chat import ChatGate
@@ -24,6 +26,24 @@ from hawker.services.outbox import ChatOutbox
 from hawker.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def on_camera(
+    service: Callable[Concatenate[Context, P], Awaitable[T]],
+) -> Callable[Concatenate[Context, P], Awaitable[T]]:
+    """A service that does what the host does on camera (a pin, a deal): it goes first in
+    this process until it is published (`Hub.first`), and the crowd's next frames wait."""
+
+    @functools.wraps(service)
+    async def first(ctx: Context, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with ctx.hub.first():
+            return await service(ctx, *args, **kwargs)
+
+    return first
 
 
 @dataclass

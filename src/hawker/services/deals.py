@@ -22,12 +22,13 @@ from hawker.live import events
 from hawker.services import stock
 from hawker.services.accounts import utcnow
 from hawker.services.checkout import _deal_rule, access_item
-from hawker.services.context import Context
+from hawker.services.context import Context, on_camera
 from hawker.services.shows import LIVE, access_show_for
 from hawker.services.stream import stream_at
 from hawker.store.tables import Deal, Listing, Variant
 
 
+@on_camera
 async def do_start_deal(
     ctx: Context,
     actor: Actor,
@@ -97,6 +98,7 @@ async def do_start_deal(
     return data
 
 
+@on_camera
 async def do_end_deal(ctx: Context, actor: Actor, show_id: int, deal_id: int) -> dict[str, Any]:
     async with ctx.db.session() as s:
         await access_show_for(s, actor, show_id, Action.SHOW_MANAGE)

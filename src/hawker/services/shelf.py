@@ -7,7 +7,9 @@ leave two listings with one number.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,11 +25,11 @@ from hawker.live import events
 from hawker.services import contracts
 from hawker.services.accounts import utcnow
 from hawker.services.catalog import access_product, products_json
-from hawker.services.context import Context
+from hawker.services.context import Context, on_camera
 from hawker.services.rates import rate_in_force
 from hawker.services.shows import ENDED, access_show_for
 from hawker.services.stream import stream_at, stream_time
-from hawker.store.tables import ChatMessage, Listing, Pin, Show, Variant
+from hawker.store.tables import ChatMessage, Listing, Pin, Product, Show, Variant
 
 
 async def _listings(s: AsyncSession, show_id: int) -> list[Listing]:
@@ -68,11 +70,17 @@ async def shelf_json(s: AsyncSession, show_id: int) -> list[dict[str, Any]]:
     return [listing_json(li, products[li.product_id], counts.get(li.id, 0)) for li in listings]
 
 
-async def item_json(s: AsyncSession, listing: Listing) -> dict[str, Any]:
-    """One listing as `shelf_json` has it, without reading the rest of the shelf."""
-    (product,) = await products_json(s, [listing.product_id])
-    counts = await request_counts(s, listing.show_id, listing.id)
-    return listing_json(listing, product, counts.get(listing.id, 0))
+async def item_json(ctx: Context, show_id: int, listing_id: int) -> dict[str, Any] | None:
+    """One listing as `shelf_json` has it, without reading the rest of the shelf; None if
+    the show has no such listing. Plain reads, on a connection of their own: a pin reads
+    its item while its own transaction waits for the show's lock."""
+    async with ctx.db.reads() as conn, AsyncSession(bind=conn) as s:
+        listing = await s.get(Listing, listing_id)
+        if listing is None or listing.show_id != show_id:
+            return None
+        (product,) = await products_json(s, [listing.product_id])
+        counts = await request_counts(s, show_id, listing_id)
+        return listing_json(listing, product, counts.get(listing_id, 0))
 
 
 def listing_json(listing: Listing, product: dict[str, Any], requests: int) -> dict[str, Any]:
@@ -251,31 +259,55 @@ async def do_remove_listing(
     return shelf
 
 
+@on_camera
 async def do_pin(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> dict[str, Any]:
+    # The pin and the item it shows are read side by side: on a worker writing to a crowd,
+    # each round trip waits its turn. Nothing is published unless the pin is committed.
+    both: tuple[datetime | BaseException | None, dict[str, Any] | BaseException | None]
+    both = await asyncio.gather(
+        _pin(ctx, actor, show_id, listing_id),
+        item_json(ctx, show_id, listing_id),
+        return_exceptions=True,
+    )
+    pinned, item = both
+    if isinstance(pinned, BaseException):
+        raise pinned
+    if isinstance(item, BaseException):
+        raise item
+    if item is None:  # taken off the shelf since: its removal has unpinned it
+        raise NotFound(f"no listing {listing_id} in show {show_id}", code="listing_not_found")
+    await ctx.bus.publish(
+        show_id,
+        events.SHELF_PINNED,
+        {"listing": item, "stream_at": pinned.isoformat() if pinned else None},
+    )
+    return item
+
+
+async def _pin(ctx: Context, actor: Actor, show_id: int, listing_id: int) -> datetime | None:
+    """Pin the listing in the show; the moment of the stream it was pinned at."""
     async with ctx.db.session() as s:
         show, _ = await access_show_for(s, actor, show_id, Action.SHELF_PIN, lock=True)
         _check_editable(show)
         listing = await _access_listing(s, show_id, listing_id)
         show.pinned_listing_id = listing_id
         at = stream_time(ctx, show_id)
-        item = await item_json(s, listing)
+        title = select(Product.title).where(Product.id == listing.product_id).scalar_subquery()
         s.add(
             Pin(
                 show_id=show_id,
                 listing_id=listing_id,
                 number=listing.position,
-                title=item["product"]["title"][:200],
+                title=title,
                 pinned_at=utcnow(),
                 stream_at=at,
             )
         )
         await s.commit()
-    await ctx.bus.publish(
-        show_id, events.SHELF_PINNED, {"listing": item, "stream_at": at.isoformat() if at else None}
-    )
-    return item
+    return at
 
 
+@on_camera
 async def do_unpin(ctx: Context, actor: Actor, show_id: int) -> None:
     async with ctx.db.session() as s:
         show, _ = await access_show_for(s, actor, show_id, Action.SHELF_PIN, lock=True)

@@ -418,6 +418,83 @@ async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_p
         assert [e["type"] for e in raw.events()] == (expected or ["viewers.count", "viewers.count"])
 
 
+def pin(seq: int) -> Event:
+    return Event(events.SHELF_PINNED, seq, 0, {"listing": {"id": 7}}, show_id=1)
+
+
+async def test_a_pin_during_a_tick_reaches_every_socket_before_anything_else_runs() -> None:
+    # Two sockets a part. The pin comes in after the first part: the four sockets the tick
+    # has yet to reach take it in the same frame as the tick, the first two on its own, and
+    # all six before the event loop serves anything else.
+    room = Room(1, HubLimits(tick=0.001, chunk=2))
+    written: list[FakeTransport] = []
+    seen_then: list[int] = []
+
+    class Logged(FakeTransport):
+        def write(self, data: bytes) -> None:
+            super().write(data)
+            if not written:
+                asyncio.get_running_loop().call_soon(meanwhile)
+            written.append(self)
+
+    raws = [Logged() for _ in range(6)]
+    for raw in raws:
+        viewer(room, raw)
+
+    def meanwhile() -> None:
+        room.deliver(pin(2))
+        asyncio.get_running_loop().call_soon(lambda: seen_then.append(len(written)))
+
+    await asyncio.sleep(0.01)
+    room.deliver(state(1))
+    await until(lambda: all(seqs(raw.events(), events.SHELF_PINNED) == [2] for raw in raws))
+    assert seen_then == [8]  # 2 + 4 in the tick, then 2 with the pin alone
+    first_part = written[:2]
+    for raw in raws:
+        assert [(e["type"], e["seq"]) for e in raw.events()] == [
+            ("viewers.count", 1),
+            ("shelf.pinned", 2),
+        ]
+        assert len(raw.writes) == (2 if raw in first_part else 1)
+
+
+async def raw_hub(limits: HubLimits, viewers: int) -> tuple[Hub, list[FakeTransport]]:
+    hub = Hub(MemoryBus(), limits)
+    raws = [FakeTransport() for _ in range(viewers)]
+    for raw in raws:
+        conn = hub.connection(raw.send, raw.close, user_id=None, staff=False, transport=raw)
+        await hub.join(1, conn)
+        conn.start()
+    await asyncio.sleep(0.01)
+    return hub, raws
+
+
+async def test_while_the_host_moves_ticks_wait_and_then_go_out_with_the_move() -> None:
+    hub, raws = await raw_hub(HubLimits(tick=0.001, chunk=2, max_hold=60.0), viewers=6)
+    room = hub.rooms[1]
+    with hub.first():
+        room.deliver(chat(1))
+        # Many turns of the event loop, each of which would have written a part.
+        await asyncio.sleep(0.05)
+        assert all(raw.writes == [] for raw in raws)
+        room.deliver(pin(2))
+        # What the host did and the tick it held go out together, to everyone at once.
+        await until(lambda: all(raw.writes for raw in raws))
+    for raw in raws:
+        assert len(raw.writes) == 1
+        assert [e["type"] for e in raw.events()] == ["chat.message", "shelf.pinned"]
+    # Once the move is done, the next ticks go out part by part again.
+    room.deliver(chat(3))
+    await until(lambda: all(len(raw.writes) == 2 for raw in raws))
+
+
+async def test_a_tick_is_held_for_the_host_no_longer_than_max_hold() -> None:
+    hub, raws = await raw_hub(HubLimits(tick=0.001, chunk=2, max_hold=0.0), viewers=6)
+    with hub.first():
+        hub.rooms[1].deliver(chat(1))
+        await until(lambda: all(raw.writes for raw in raws))
+
+
 async def test_a_busy_room_sends_its_count_alone_only_now_and_then() -> None:
     room, raws = raw_room(HubLimits(tick=0.001, busy_room=2, quiet_tick=60.0))
     await asyncio.sleep(0.01)
