@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import delete, event
+
+from hawker.domain.roles import Actor
 from hawker.services import chat
 from hawker.services.accounts import load_actor
-from hawker.services.context import build_context
-from hawker.store.tables import User
-from tests.harness import World, test_settings
+from hawker.services.context import Context, build_context
+from hawker.store.db import sync_engine
+from hawker.store.tables import Listing, User
+from tests.harness import Person, World, test_settings
 
 EPHEMERAL = {"chat.message", "likes.burst"}
 
@@ -359,6 +366,29 @@ def test_a_burst_of_chat_arrives_once_each_in_id_order_and_a_refusal_stays_its_o
     ]
 
 
+@asynccontextmanager
+async def worker_of_its_own(
+    world: World, tmp_path: Path, people: list[Person]
+) -> AsyncIterator[tuple[Context, list[Actor]]]:
+    """A worker on this loop, so that the test decides what happens when, and its actors
+    for `people`."""
+    ctx = build_context(test_settings(world.server.settings.db_url, tmp_path))
+    await ctx.bus.start()
+    try:
+        actors = []
+        for person in people:
+            async with ctx.db.session() as s:
+                user = await s.get(User, person.id)
+                assert user is not None
+                actors.append(await load_actor(s, user))
+        yield ctx, actors
+    finally:
+        await ctx.payments.aclose()
+        await ctx.bus.close()
+        await ctx.gate.close()
+        await ctx.db.close()
+
+
 def test_a_sender_who_gives_up_does_not_take_their_message_back(
     world: World, tmp_path: Path
 ) -> None:
@@ -370,16 +400,7 @@ def test_a_sender_who_gives_up_does_not_take_their_message_back(
     fans = [world.person(f"Fan{n}") for n in range(3)]
 
     async def send_and_give_up() -> list[Any]:
-        # A worker of its own, on this loop, so that the test decides when a sender gives up.
-        ctx = build_context(test_settings(world.server.settings.db_url, tmp_path))
-        await ctx.bus.start()
-        try:
-            actors = []
-            for fan in fans:
-                async with ctx.db.session() as s:
-                    user = await s.get(User, fan.id)
-                    assert user is not None
-                    actors.append(await load_actor(s, user))
+        async with worker_of_its_own(world, tmp_path, fans) as (ctx, actors):
             sends = [
                 asyncio.create_task(chat.do_send_message(ctx, actor, sid, f"fan {n}"))
                 for n, actor in enumerate(actors)
@@ -389,14 +410,49 @@ def test_a_sender_who_gives_up_does_not_take_their_message_back(
             results = await asyncio.gather(*sends, return_exceptions=True)
             await chat.wait_for_writers(ctx)
             return results
-        finally:
-            await ctx.payments.aclose()
-            await ctx.bus.close()
-            await ctx.gate.close()
-            await ctx.db.close()
 
     results = asyncio.run(send_and_give_up())
     assert isinstance(results[1], asyncio.CancelledError)
     assert [r["body"] for r in (results[0], results[2])] == ["fan 0", "fan 2"]
     bodies = [m["body"] for m in world.anonymous.get(f"/shows/{sid}/chat").json()]
     assert sorted(bodies) == ["fan 0", "fan 1", "fan 2"]
+
+
+def test_an_item_taken_off_the_shelf_as_chat_asking_for_it_is_written_fails_no_one(
+    world: World, tmp_path: Path
+) -> None:
+    """Three viewers ask for #1 in one batch, and #1 leaves the shelf between the batch's
+    reading and its writing. The database refuses the batch (the listing it asks for is
+    gone); each message goes again alone, checked afresh, and is sent as plain chat."""
+    if world.server.settings.db_url.startswith("sqlite"):
+        pytest.skip("SQLite lets one writer in at a time: the shelf cannot change mid-batch")
+    host = world.person("Host", host=True)
+    show, shelf = world.live_show(host, listings=2)
+    sid = show["id"]
+    fans = [world.person(f"Fan{n}") for n in range(3)]
+    outside = sync_engine(world.server.settings.db_url)
+
+    def take_it_off(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO chat_messages") and not taken:
+            taken.append(shelf[0]["id"])
+            with outside.begin() as conn:
+                conn.execute(delete(Listing).where(Listing.id == shelf[0]["id"]))
+
+    taken: list[int] = []
+
+    async def ask() -> list[Any]:
+        async with worker_of_its_own(world, tmp_path, fans) as (ctx, actors):
+            event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", take_it_off)
+            return await asyncio.gather(
+                *(chat.do_send_message(ctx, actor, sid, "#1 please") for actor in actors),
+                return_exceptions=True,
+            )
+
+    try:
+        results = asyncio.run(ask())
+    finally:
+        outside.dispose()
+    assert taken
+    assert [r["body"] if isinstance(r, dict) else r for r in results] == ["#1 please"] * 3
+    stored = world.anonymous.get(f"/shows/{sid}/chat").json()
+    assert [m["body"] for m in stored] == ["#1 please"] * 3

@@ -121,8 +121,11 @@ class _Send:
     created_at: datetime | None = None
 
 
-def _check(ctx: Context, actor: Actor, memory: ShowMemory, body: str) -> _Checked:
-    """The chat rules, against what is known of the show."""
+def _check(
+    ctx: Context, actor: Actor, memory: ShowMemory, body: str, *, pace: bool = True
+) -> _Checked:
+    """The chat rules, against what is known of the show. `pace`: the sender's pace too (a
+    message checked again, to be written alone, has been counted once)."""
     check_in_show(actor, Action.CHAT_SEND, memory.facts)
     assert actor.user_id is not None
     if memory.status == ENDED:
@@ -135,9 +138,10 @@ def _check(ctx: Context, actor: Actor, memory: ShowMemory, body: str) -> _Checke
         raise InvalidInput(
             "your message holds a word this show does not allow", code="message_blocked"
         )
-    ctx.chat_gate(memory.show_id).check(
-        actor.user_id, ctx.clock(), slow_mode=memory.slow_mode_seconds, exempt=staff
-    )
+    if pace:
+        ctx.chat_gate(memory.show_id).check(
+            actor.user_id, ctx.clock(), slow_mode=memory.slow_mode_seconds, exempt=staff
+        )
     number = parse_request(text, len(memory.numbers)) if not staff else None
     return text, staff, number, memory.numbers.get(number) if number else None
 
@@ -239,7 +243,14 @@ async def _write_batch(ctx: Context, show_id: int, batch: list[_Message]) -> Non
             written = await _write_messages(ctx, show_id, batch)
         except Exception as exc:
             if not unreachable(exc):
-                raise
+                if len(batch) == 1:
+                    raise
+                # One message's fault (its listing taken off the shelf as the batch was
+                # written) is its own: each goes again alone, checked afresh.
+                for message in batch:
+                    if not message.refused:
+                        await _write_batch(ctx, show_id, [message])
+                return
             for message in batch:
                 if not message.refused:
                     _answer(message, await _behind(ctx, show_id, message))
@@ -321,7 +332,7 @@ async def _write_messages(
                 continue
             try:
                 text, staff, number, listing_id = message.send.checked = _check(
-                    ctx, message.actor, memory, message.body
+                    ctx, message.actor, memory, message.body, pace=message.send.checked is None
                 )
             except DomainError as exc:
                 _refuse(message, exc)
