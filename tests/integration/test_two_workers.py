@@ -126,8 +126,9 @@ def _connections_per_process(parent: int, port: int) -> list[int]:
 
 
 def test_hawker_serve_with_two_workers_spreads_a_crowd_over_both(tmp_path: Path) -> None:
-    """One `hawker serve --workers 2` on one port: viewers who join land on both workers,
-    not mostly on whichever wakes first, and they are all in the same room."""
+    """One `hawker serve --workers 2 --no-access-log` on one port: viewers who join land on
+    both workers, not mostly on whichever wakes first, and they are all in the same room.
+    The log has no line for each of them."""
     viewers = 40
     with own_redis(tmp_path) as own, postgres_database() as url:
         upgrade(url)
@@ -139,7 +140,7 @@ def test_hawker_serve_with_two_workers_spreads_a_crowd_over_both(tmp_path: Path)
             viewers_flush_s=0.2,
             rtmp_port=0,
         )
-        with servers(1, env, tmp_path, ("--workers", "2")) as (server,):
+        with servers(1, env, tmp_path, ("--workers", "2", "--no-access-log")) as (server,):
             # The first worker up answered; the second listens once its app has started.
             deadline = time.monotonic() + 60
             while len(_sockets_on(server.port, "0A")) < 2:
@@ -173,3 +174,5 @@ def test_hawker_serve_with_two_workers_spreads_a_crowd_over_both(tmp_path: Path)
                         viewer.wait_for("chat.message", timeout=10)
             finally:
                 world.close()
+            log = server.log_path.read_text()
+            assert "WebSocket" not in log and "connection open" not in log, log[-2000:]
