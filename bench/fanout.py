@@ -38,7 +38,7 @@ second) as messages, since the peers have no checkout. Each relays what it gets 
   with --workers (bench/peers/socketio_room.py); the crowd speaks Engine.IO 4 over a raw
   WebSocket, so a viewer costs the load generator the same in all three.
 Both peers send every chat message to every viewer; Hawker shows a busy room a sample of
-its chat (15 a second per worker), so its deliveries per second come from a smaller offer.
+its chat (20 a second per worker), so its deliveries per second come from a smaller offer.
 All three run under uvicorn with uvloop, httptools and the same WebSocket implementation.
 
 The last line is JSON with the figures; the ratios are Hawker's deliveries per second to

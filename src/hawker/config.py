@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How often each live show's viewer count is kept for its charts."
     )
     hub_tick_s: float = 0.05
+    busy_chat_per_s: int = Field(
+        20,
+        ge=1,
+        description="How many chat messages a second viewers of a room of 300 or more see"
+        " (each worker shows its own sample; staff and each message's author see all).",
+    )
     gc_tuning: bool = Field(
         True,
         description="Freeze what the app built at startup out of the garbage collector's"

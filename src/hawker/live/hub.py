@@ -93,7 +93,7 @@ class HubLimits:
     # A room this full shows viewers a sample of its chat: at most `busy_chat_per_s`
     # messages a second. Host, moderators and each message's author still see all of it.
     busy_room: int = 300
-    busy_chat_per_s: int = 15
+    busy_chat_per_s: int = 20
     # How long a busy room's count alone (`LAZY`) waits for a frame to go with.
     quiet_tick: float = 2.0
     max_chat_backlog: int = 64

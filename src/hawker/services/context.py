@@ -99,7 +99,7 @@ def build_context(settings: Settings) -> Context:
     from hawker.payments.sandbox import SandboxProvider
 
     bus = make_bus(settings.redis_url, settings.redis_namespace)
-    hub = Hub(bus, HubLimits(tick=settings.hub_tick_s))
+    hub = Hub(bus, HubLimits(tick=settings.hub_tick_s, busy_chat_per_s=settings.busy_chat_per_s))
     payments = SandboxProvider(settings.secret(), delay=settings.sandbox_delay_s)
     ctx = Context(
         settings=settings,
