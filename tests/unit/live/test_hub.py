@@ -385,11 +385,14 @@ async def test_a_big_room_ticks_slower_but_what_the_host_does_goes_at_once() -> 
         ]
 
 
-async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_place() -> None:
-    # Two sockets a turn of the event loop: between the parts the process serves the rest.
+def parted_room(
+    meanwhile: Callable[[], None],
+) -> tuple[Room, dict[FakeTransport, Connection], list[FakeTransport]]:
+    """Six raw viewers in a room written two sockets a turn of the event loop; `meanwhile`
+    runs at the turn after the first write. The room, its viewers by socket, and the
+    sockets in the order they are written to."""
     room = Room(1, HubLimits(tick=0.001, chunk=2))
     written: list[FakeTransport] = []
-    between: list[int] = []
 
     class Logged(FakeTransport):
         def write(self, data: bytes) -> None:
@@ -398,8 +401,17 @@ async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_p
                 asyncio.get_running_loop().call_soon(meanwhile)
             written.append(self)
 
-    raws = [Logged() for _ in range(6)]
-    conns = {raw: viewer(room, raw) for raw in raws}
+    conns: dict[FakeTransport, Connection] = {}
+    for raw in [Logged() for _ in range(6)]:
+        conns[raw] = viewer(room, raw)
+    return room, conns, written
+
+
+async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_place() -> None:
+    # Between the parts the process serves the rest.
+    between: list[int] = []
+    room, conns, written = parted_room(lambda: meanwhile())
+    raws = list(conns)
 
     def meanwhile() -> None:
         between.append(len(written))
@@ -423,23 +435,12 @@ def pin(seq: int) -> Event:
 
 
 async def test_a_pin_during_a_tick_reaches_every_socket_before_anything_else_runs() -> None:
-    # Two sockets a part. The pin comes in after the first part: the four sockets the tick
-    # has yet to reach take it in the same frame as the tick, the first two on its own, and
-    # all six before the event loop serves anything else.
-    room = Room(1, HubLimits(tick=0.001, chunk=2))
-    written: list[FakeTransport] = []
+    # The pin comes in after the first part: the four sockets the tick has yet to reach
+    # take it in the same frame as the tick, the first two on its own, and all six before
+    # the event loop serves anything else.
     seen_then: list[int] = []
-
-    class Logged(FakeTransport):
-        def write(self, data: bytes) -> None:
-            super().write(data)
-            if not written:
-                asyncio.get_running_loop().call_soon(meanwhile)
-            written.append(self)
-
-    raws = [Logged() for _ in range(6)]
-    for raw in raws:
-        viewer(room, raw)
+    room, conns, written = parted_room(lambda: meanwhile())
+    raws = list(conns)
 
     def meanwhile() -> None:
         room.deliver(pin(2))
