@@ -152,7 +152,8 @@ def test_kill_a_worker_mid_sale_and_no_paid_order_is_lost(tmp_path: Path) -> Non
         crowd = asyncio.run(run())
         assert victim.starts == 2, "the worker was killed and started again"
         assert crowd.cut_off, "the kill cut some buyers off mid-request"
-        assert {a.worker for a in crowd.cut_off} == {1}, "only the killed worker's buyers"
+        others = [a for a in crowd.cut_off if a.worker != 1]
+        assert not others, f"only the killed worker's buyers, not {others[:3]}"
         answers = [a for a in crowd.answers if a.status is not None]
         heard = {(a.buyer, a.key) for a in answers}
         unanswered = [a for a in crowd.cut_off if (a.buyer, a.key) not in heard]

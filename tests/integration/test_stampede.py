@@ -261,7 +261,13 @@ class Crowd:
 
     def __init__(self, sale: Sale, *, connections: int = 16) -> None:
         self.sale = sale
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        # Idle connections are dropped before the server's 5 s keep-alive ends them: reusing
+        # one as the server closes it fails the request, from a worker that did not fail.
+        limits = httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=2.0,
+        )
         self.clients = [
             httpx.AsyncClient(base_url=w.api, timeout=httpx.Timeout(120.0), limits=limits)
             for w in sale.workers
