@@ -6,7 +6,8 @@ ones do not), the same orders whose commission lines the settlements add up, so 
 agrees with a settlement to the cent. Viewers come from two cheap records:
 
 - a sample of each live show's viewer count per interval (`viewers_sample_s`), written by
-  one process per interval (the gate's `lease` takes turns, as the stock reconcile does);
+  one process per interval and stamped with the interval's start, so samples are whole
+  intervals apart whichever process writes them and however late its turn comes;
 - a watch session per viewer socket, written by the process serving it from its room list
   at the presence tick, so the socket itself does no extra work. A stay shorter than one
   tick may go unseen; a session of a process that died stays open and counts up to the
@@ -15,8 +16,9 @@ agrees with a settlement to the cent. Viewers come from two cheap records:
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, select, update
@@ -72,9 +74,13 @@ def refunded() -> ColumnElement[bool]:
 async def sample_viewers(ctx: Context) -> int:
     """Write the viewer count of every live show, once per interval across all processes.
     The count is the global one the room shows (read from the bus, not this process's)."""
-    if not await ctx.gate.lease(SAMPLE_JOB, ctx.settings.viewers_sample_s * 0.9):
+    every = ctx.settings.viewers_sample_s
+    # The interval is named by the clock, so the process that takes its lease stamps it
+    # with its start: a reply held up in a busy process cannot bring two samples closer.
+    slot = int(time.time() // every)
+    if not await ctx.gate.lease(f"{SAMPLE_JOB}:{slot}", every * 2):
         return 0
-    now = utcnow()
+    now = datetime.fromtimestamp(slot * every, UTC)
     async with ctx.db.session() as s:
         live = (await s.scalars(select(Show.id).where(Show.status == "live"))).all()
         if not live:
