@@ -175,6 +175,10 @@ def test_pin_and_unpin(world: World) -> None:
     r = host.put(f"/shows/{sid}/pin", json={"listing_id": other["id"]})
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "listing_not_found"
+    # The refused pin is no chapter of the replay, and the show's pin is as it was.
+    chapters = viewer.get(f"/shows/{sid}/chapters").json()
+    assert [(c["number"], c["title"]) for c in chapters] == [(2, shelf[1]["product"]["title"])]
+    assert viewer.get(f"/shows/{sid}/snapshot").json()["pinned"] is None
 
 
 def test_a_pin_does_not_wait_for_chat_being_written(world: World) -> None:

@@ -158,8 +158,7 @@ async def _write_watching(
 
 
 async def access_show_figures(s: AsyncSession, actor: Actor, show_id: int) -> Show:
-    show = await shows.access_show(s, show_id)
-    facts = await shows.show_facts(s, show)
+    show, facts = await shows.show_with_facts(s, show_id)
     brand_id = (
         await s.scalar(select(Contract.brand_id).where(Contract.id == show.contract_id))
         if show.contract_id is not None

@@ -44,7 +44,7 @@ from hawker.services.accounts import utcnow
 from hawker.services.coalesce import one_of, shared
 from hawker.services.context import Context
 from hawker.services.outbox import CAPACITY, FORGET_AFTER_S, ShowMemory, Viewer
-from hawker.services.shows import ENDED, LIVE, access_show, access_show_for, show_facts
+from hawker.services.shows import ENDED, LIVE, access_show_for, show_with_facts
 from hawker.store.db import is_sqlite, unreachable
 from hawker.store.tables import AgencyMember, ChatMessage, Listing, Show, ShowSanction, User
 
@@ -287,8 +287,7 @@ async def _write_messages(
     checked on its own in the order they came, and the accepted ones are written together;
     those, with their data, request listing and number, once committed."""
     async with ctx.db.session() as s:
-        show = await access_show(s, show_id)
-        facts = await show_facts(s, show)
+        show, facts = await show_with_facts(s, show_id)
         # Who may chat here at all (`_check` asks again): the senders whose records to read.
         senders: dict[int, None] = {}
         for message in batch:
@@ -540,8 +539,8 @@ async def do_like(ctx: Context, actor: Actor, show_id: int, count: int) -> None:
         )
     try:
         async with ctx.db.session() as s:
-            show = await access_show(s, show_id)
-            status, facts = show.status, await show_facts(s, show)
+            show, facts = await show_with_facts(s, show_id)
+            status = show.status
     except Exception as exc:
         # The database away: what this worker remembers of the show will do for a like.
         memory = ctx.chat_outbox.shows.get(show_id)

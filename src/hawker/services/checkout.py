@@ -60,7 +60,7 @@ from hawker.services import commissions, stock
 from hawker.services.accounts import utcnow
 from hawker.services.coalesce import Coalescer, one_of, shared
 from hawker.services.context import Context
-from hawker.services.shows import ENDED, LIVE, access_show, show_facts
+from hawker.services.shows import ENDED, LIVE, access_show, show_with_facts
 from hawker.store.tables import (
     Address,
     Brand,
@@ -773,8 +773,8 @@ async def _access_order(s: AsyncSession, order_id: int, *, lock: bool = False) -
 async def _check_may_see(s: AsyncSession, actor: Actor, order: Order) -> None:
     if actor.user_id == order.buyer_id or actor.is_admin or order.brand_id in actor.brand_ids:
         return
-    show = await access_show(s, order.show_id)
-    if may_in_show(actor, Action.SHOW_MANAGE, await show_facts(s, show)):
+    _, facts = await show_with_facts(s, order.show_id)
+    if may_in_show(actor, Action.SHOW_MANAGE, facts):
         return
     check_signed_in(actor)
     raise Forbidden("this is not your order")

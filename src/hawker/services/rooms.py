@@ -21,7 +21,7 @@ from hawker.services.chat import recent_messages, remember_show, sanction_of
 from hawker.services.coalesce import shared
 from hawker.services.context import Context
 from hawker.services.shelf import shelf_json
-from hawker.services.shows import access_show, show_facts, show_json
+from hawker.services.shows import show_json, show_with_facts
 from hawker.store.tables import Show, User
 
 # How long viewers joining at the same seq share one reading of the room. State changes
@@ -38,7 +38,7 @@ async def access_room(ctx: Context, actor: Actor, show_id: int) -> tuple[ShowFac
     if actor.user_id is None and (facts := _recent_facts(ctx, show_id)) is not None:
         return facts, False
     async with ctx.db.session() as s:
-        facts = await show_facts(s, await access_show(s, show_id))
+        _, facts = await show_with_facts(s, show_id)
         sanction = await sanction_of(s, show_id, actor.user_id)
     return facts, bool(sanction and sanction.banned)
 
@@ -109,8 +109,7 @@ async def _read_room(
     ctx: Context, show_id: int, seq: int, viewers: int | None, chat: _ChatLog
 ) -> _Room:
     async with ctx.db.session() as s:
-        show = await access_show(s, show_id)
-        facts = await show_facts(s, show)
+        show, facts = await show_with_facts(s, show_id)
         host = await s.get(User, show.host_id)
         assert host is not None
         shelf = await shelf_json(s, show_id)

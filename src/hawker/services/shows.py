@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import String, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hawker.domain.errors import Conflict, InvalidInput, NotFound
@@ -55,7 +55,7 @@ async def host_agencies(s: AsyncSession, host_id: int) -> frozenset[int]:
 
 
 async def show_facts(s: AsyncSession, show: Show) -> ShowFacts:
-    """Who runs the show besides its host, in one round trip: every staff action asks."""
+    """Who runs a show already loaded besides its host, in one round trip."""
     rows = await s.execute(
         union_all(
             select(literal(True), ShowModerator.user_id).where(ShowModerator.show_id == show.id),
@@ -70,12 +70,39 @@ async def show_facts(s: AsyncSession, show: Show) -> ShowFacts:
     )
 
 
+def _ids_of(column: Any, *where: Any) -> Any:
+    """The ids in `column` of the rows `where` picks, as one "1,2,3" text (None if none)."""
+    return select(func.aggregate_strings(cast(column, String), ",")).where(*where).scalar_subquery()
+
+
+def _id_set(text: str | None) -> frozenset[int]:
+    return frozenset(int(i) for i in text.split(",")) if text else frozenset()
+
+
+async def show_with_facts(
+    s: AsyncSession, show_id: int, *, lock: bool = False
+) -> tuple[Show, ShowFacts]:
+    """A show and who runs it besides its host, in one round trip: every staff action asks,
+    and a pin waits for each of its round trips in turn. `lock` as in `access_show`."""
+    query = select(
+        Show,
+        _ids_of(ShowModerator.user_id, ShowModerator.show_id == Show.id),
+        _ids_of(AgencyHost.agency_id, AgencyHost.host_id == Show.host_id),
+    ).where(Show.id == show_id)
+    if lock:
+        query = query.with_for_update(key_share=True, of=Show)
+    row = (await s.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound(f"no show {show_id}", code="show_not_found")
+    show, moderators, agencies = row
+    return show, ShowFacts(show.host_id, _id_set(moderators), _id_set(agencies))
+
+
 async def access_show_for(
     s: AsyncSession, actor: Actor, show_id: int, action: Action, *, lock: bool = False
 ) -> tuple[Show, ShowFacts]:
     """Load a show and check that `actor` may do `action` in it."""
-    show = await access_show(s, show_id, lock=lock)
-    facts = await show_facts(s, show)
+    show, facts = await show_with_facts(s, show_id, lock=lock)
     check_in_show(actor, action, facts)
     return show, facts
 

@@ -20,7 +20,7 @@ from hawker.services.shows import (
     access_show,
     access_show_for,
     notify_show_state,
-    show_facts,
+    show_with_facts,
 )
 from hawker.store.tables import AgencyMember, ChatMessage, Listing, Pin, User
 from hawker.video import hls
@@ -156,8 +156,7 @@ async def replay_chat(
     stay hidden. Paged by message id: pass `next_after_id` back for the next page."""
     limit = max(1, min(limit, REPLAY_CHAT_PAGE))
     async with ctx.db.session() as s:
-        show = await access_show(s, show_id)
-        facts = await show_facts(s, show)
+        _, facts = await show_with_facts(s, show_id)
         rows = (
             await s.execute(
                 select(ChatMessage, User, Listing.position)

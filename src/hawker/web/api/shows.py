@@ -208,8 +208,8 @@ async def recent_chat(
     show_id: PathId, ctx: CtxDep, limit: int = Query(50, ge=1, le=200)
 ) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
-        show = await shows.access_show(s, show_id)
-        return await chat.recent_messages(s, show_id, limit, await shows.show_facts(s, show))
+        _, facts = await shows.show_with_facts(s, show_id)
+        return await chat.recent_messages(s, show_id, limit, facts)
 
 
 @router.post("/shows/{show_id}/chat", status_code=201, response_model=ChatOut, tags=["chat"])
