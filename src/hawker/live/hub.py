@@ -542,7 +542,13 @@ class Room:
             return
         text = _join([t for _, t, _ in due])
         self._writing = True
-        self._step(list(self.connections), 0, due, text, ws_frame(text))
+        self._step(self._targets(), 0, due, text, ws_frame(text))
+
+    def _targets(self) -> list[Connection]:
+        """Everyone, staff first: the host sees what it did before its crowd does."""
+        if not self._staff:
+            return list(self.connections)
+        return [*self._staff, *(c for c in self.connections if not c.staff)]
 
     def _step(
         self, targets: list[Connection], start: int, due: list[Item], text: str, frame: bytes

@@ -430,6 +430,29 @@ async def test_a_big_room_is_written_in_parts_and_what_comes_between_keeps_its_p
         assert [e["type"] for e in raw.events()] == (expected or ["viewers.count", "viewers.count"])
 
 
+async def test_staff_are_written_first_so_the_host_sees_its_own_move_before_its_crowd() -> None:
+    # A room written one socket a turn; the host's and a moderator's sockets came in last.
+    room = Room(1, HubLimits(tick=0.001, chunk=1))
+    written: list[FakeTransport] = []
+
+    class Logged(FakeTransport):
+        def write(self, data: bytes) -> None:
+            super().write(data)
+            written.append(self)
+
+    crowd = [Logged() for _ in range(30)]
+    for raw in crowd:
+        viewer(room, raw)
+    host, moderator = Logged(), Logged()
+    viewer(room, host, user_id=1, staff=True)
+    viewer(room, moderator, user_id=2, staff=True)
+    await asyncio.sleep(0.01)
+    room.deliver(state(1))
+    await until(lambda: len(written) == 32)
+    assert set(written[:2]) == {host, moderator}
+    assert set(written[2:]) == set(crowd)
+
+
 def pin(seq: int) -> Event:
     return Event(events.SHELF_PINNED, seq, 0, {"listing": {"id": 7}}, show_id=1)
 
