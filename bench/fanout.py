@@ -17,7 +17,9 @@ S seconds:
 - chat: 50 messages a second from the chatters' sockets (each under the per-viewer limit),
   the sender's clock (monotonic, the machine's) in the body;
 - likes: 10 like frames a second from the chatters;
-- a pin every second from the host's socket (`shelf.pin`), going round the shelf;
+- a pin every second from the host's socket (`shelf.pin`), going round the shelf, half a
+  second into each second: a host does one thing at a time, and the first pin would
+  otherwise come in the same millisecond as the deal and wait for its fan-out;
 - a flash deal started at the top of the show, and 20 buys a second over the REST API, so
   that "N left" (stock.left) and the sales ticker flow.
 
@@ -584,12 +586,19 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
 
-async def every(rate: float, seconds: float, act: Callable[[int], Awaitable[None] | None]) -> None:
-    """Call `act(i)` `rate` times a second for `seconds`, on an absolute schedule."""
-    start = time.monotonic()
+async def every(
+    rate: float,
+    seconds: float,
+    act: Callable[[int], Awaitable[None] | None],
+    *,
+    phase: float = 0.0,
+) -> None:
+    """Call `act(i)` `rate` times a second for `seconds`, on an absolute schedule, the first
+    `phase` of a period in."""
+    start = time.monotonic() + phase / rate
     for i in itertools.count():
         due = start + i / rate
-        if due - start >= seconds:
+        if due - start >= seconds - phase / rate:
             return
         delay = due - time.monotonic()
         if delay > 0:
@@ -821,7 +830,7 @@ async def _show(
         actions = [
             every(CHAT_PER_S, seconds, chat),
             every(LIKES_PER_S, seconds, like),
-            every(PINS_PER_S, seconds, pin),
+            every(PINS_PER_S, seconds, pin, phase=0.5),
             every(BUYS_PER_S, seconds, buy),
         ]
     else:
@@ -829,7 +838,7 @@ async def _show(
         actions = [
             every(CHAT_PER_S, seconds, chat),
             every(LIKES_PER_S, seconds, like),
-            every(PINS_PER_S, seconds, pin),
+            every(PINS_PER_S, seconds, pin, phase=0.5),
             every(STOCK_PER_S, seconds, stock),
         ]
 
