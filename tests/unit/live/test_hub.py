@@ -385,6 +385,24 @@ async def test_a_big_room_ticks_slower_but_what_the_host_does_goes_at_once() -> 
         ]
 
 
+class Logged(FakeTransport):
+    """A raw socket that adds itself to `written` at each write, so that the order sockets
+    are written in shows; `first` runs at the turn of the event loop after the first."""
+
+    def __init__(
+        self, written: list[FakeTransport], first: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.written = written
+        self.first = first
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if not self.written and self.first is not None:
+            asyncio.get_running_loop().call_soon(self.first)
+        self.written.append(self)
+
+
 def parted_room(
     meanwhile: Callable[[], None],
 ) -> tuple[Room, dict[FakeTransport, Connection], list[FakeTransport]]:
@@ -393,16 +411,8 @@ def parted_room(
     sockets in the order they are written to."""
     room = Room(1, HubLimits(tick=0.001, chunk=2))
     written: list[FakeTransport] = []
-
-    class Logged(FakeTransport):
-        def write(self, data: bytes) -> None:
-            super().write(data)
-            if not written:
-                asyncio.get_running_loop().call_soon(meanwhile)
-            written.append(self)
-
     conns: dict[FakeTransport, Connection] = {}
-    for raw in [Logged() for _ in range(6)]:
+    for raw in [Logged(written, meanwhile) for _ in range(6)]:
         conns[raw] = viewer(room, raw)
     return room, conns, written
 
@@ -434,16 +444,10 @@ async def test_staff_are_written_first_so_the_host_sees_its_own_move_before_its_
     # A room written one socket a turn; the host's and a moderator's sockets came in last.
     room = Room(1, HubLimits(tick=0.001, chunk=1))
     written: list[FakeTransport] = []
-
-    class Logged(FakeTransport):
-        def write(self, data: bytes) -> None:
-            super().write(data)
-            written.append(self)
-
-    crowd = [Logged() for _ in range(30)]
+    crowd = [Logged(written) for _ in range(30)]
     for raw in crowd:
         viewer(room, raw)
-    host, moderator = Logged(), Logged()
+    host, moderator = Logged(written), Logged(written)
     viewer(room, host, user_id=1, staff=True)
     viewer(room, moderator, user_id=2, staff=True)
     await asyncio.sleep(0.01)
