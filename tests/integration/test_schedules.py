@@ -6,14 +6,25 @@ reminder hear (in the app and by email) when the show goes live; and bad input r
 
 from __future__ import annotations
 
+import asyncio
 import email
 import time
+import uuid
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import func, insert, select
+
+from hawker.services import notifications
+from hawker.services.context import build_context
+from hawker.store.db import sync_engine
+from hawker.store.tables import Follow, Notification, User
 from tests.harness import Person, World
 from tests.integration.test_business import agency_with_host, error, iso, now
+from tests.integration.test_video import wait_until
 
 
 def _show(host: Person, title: str, hours_ahead: float = 2, **extra: Any) -> dict[str, Any]:
@@ -311,6 +322,94 @@ def test_followers_and_reminders_hear_when_the_show_goes_live(world: World) -> N
 
     r = fan.delete(f"/hosts/{host.id}/follow")
     assert r.status_code == 200 and not r.json()["following"]
+
+
+def _followers(world: World, host_id: int, count: int) -> list[str]:
+    """`count` new accounts that follow the host, written straight to the database; their
+    emails."""
+    tag = uuid.uuid4().hex[:8]
+    emails = [f"fan{i}-{tag}@example.com" for i in range(count)]
+    engine = sync_engine(world.server.settings.db_url)
+    try:
+        with engine.begin() as conn:
+            ids = conn.scalars(
+                insert(User).returning(User.id, sort_by_parameter_order=True),
+                [
+                    {"email": e, "display_name": "Fan", "password_hash": "-", "created_at": now()}
+                    for e in emails
+                ],
+            ).all()
+            conn.execute(
+                insert(Follow),
+                [{"user_id": i, "host_id": host_id, "created_at": now()} for i in ids],
+            )
+    finally:
+        engine.dispose()
+    return emails
+
+
+def _mailed(directory: Path, addresses: list[str]) -> Counter[str]:
+    """How many emails each of `addresses` was sent."""
+    wanted = set(addresses)
+    return Counter(
+        to
+        for path in directory.glob("*.eml")
+        if (to := email.message_from_bytes(path.read_bytes())["To"]) in wanted
+    )
+
+
+def _unmailed(world: World, show_id: int) -> int:
+    engine = sync_engine(world.server.settings.db_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    select(func.count()).where(
+                        Notification.show_id == show_id, Notification.mailed_at.is_(None)
+                    )
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_host_with_many_followers_goes_live_and_each_gets_one_email(world: World) -> None:
+    # More followers than one batch of emails: the rest go in the batches after.
+    host = world.person("Big host", host=True)
+    show = _show(host, "Launch night")
+    fans = _followers(world, host.id, notifications.MAIL_BATCH * 2 + 50)
+    assert host.post(f"/shows/{show['id']}/live").status_code == 200
+    mail_dir = world.server.settings.mail_root
+    wait_until(lambda: _unmailed(world, show["id"]) == 0, what="every email sent")
+    assert _mailed(mail_dir, fans) == Counter(fans)
+    msg = _mail(mail_dir, fans[-1])
+    assert msg["Subject"] == f"{host.display_name} is live: Launch night"
+    assert f"/shows/{show['id']}" in msg.get_payload(decode=True).decode()
+
+
+def test_processes_share_the_emails_and_none_is_sent_twice(world: World) -> None:
+    # Two more processes' worth of senders beside the server's own, all at once.
+    if world.server.settings.db_url.startswith("sqlite"):
+        pytest.skip("one process serves an SQLite database")
+    host = world.person("Shared host", host=True)
+    show = _show(host, "Shared night")
+    assert host.post(f"/shows/{show['id']}/live").status_code == 200
+    fans = _followers(world, host.id, notifications.MAIL_BATCH * 3)
+
+    async def send() -> list[int]:
+        contexts = [build_context(world.server.settings) for _ in range(2)]
+        try:
+            assert await notifications.notify_show_live(contexts[0], show["id"]) == len(fans)
+            return list(await asyncio.gather(*(notifications.send_emails(ctx) for ctx in contexts)))
+        finally:
+            for ctx in contexts:
+                await ctx.db.close()
+
+    sent = asyncio.run(send())
+    assert sum(sent) <= len(fans)
+    wait_until(lambda: _unmailed(world, show["id"]) == 0, what="every email sent")
+    assert _mailed(world.server.settings.mail_root, fans) == Counter(fans)
 
 
 def test_follows_and_reminders_refuse_bad_input(world: World) -> None:

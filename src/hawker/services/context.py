@@ -122,6 +122,7 @@ async def start(ctx: Context) -> None:
         competitions,
         deals,
         live_sales,
+        notifications,
         presence,
         stock,
     )
@@ -147,6 +148,7 @@ async def start(ctx: Context) -> None:
         (competitions.TICK_S, competitions.tick),
         (s.sweep_s, checkout.sweep_expired),
         (0.5, chat.flush_outbox),
+        (notifications.MAIL_TICK_S, notifications.send_emails),
         (stock.RECONCILE_S, stock.reconcile_turn),
     ):
         ctx.tasks.append(asyncio.create_task(_every(seconds, job, ctx)))

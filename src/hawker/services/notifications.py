@@ -4,7 +4,10 @@ notification and one email (through the mail port, hawker/mail.py).
 
 The notifications are written in one transaction after the show went live; a unique key
 (user, kind, show) makes a second telling of the same show a no-op, so nobody hears twice.
-Emails go out after that commit, each on its own: one bad address does not stop the rest.
+Their emails go out from the table, not from the request that went live: a periodic job
+(`send_emails`) sends those not sent yet and marks them, so a host with a hundred thousand
+followers goes live at once, and a server stopped before its emails went out sends them
+when it is back. Each email on its own: one bad address does not stop the rest.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select, union, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from hawker.domain.errors import Conflict, InvalidInput, NotFound
 from hawker.domain.roles import Actor, check_signed_in
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 
 SHOW_LIVE = "show.live"
 MAX_LISTED = 100
+MAIL_BATCH = 200  # emails per transaction
+MAIL_TICK_S = 1.0  # how often the emails still to go are looked for
 
 
 def mailer(ctx: Context) -> Mailer:
@@ -211,8 +217,9 @@ async def do_mark_read(
 
 async def notify_show_live(ctx: Context, show_id: int) -> int:
     """Tell the host's followers and those who asked for a reminder that the show is live:
-    one notification each, then one email each. Returns how many were told. The show is
-    live whatever happens here, so a failure is logged, not raised to whoever went live."""
+    one notification each, whose emails `send_emails` sends. Returns how many were told.
+    The show is live whatever happens here, so a failure is logged, not raised to whoever
+    went live."""
     try:
         return await _notify_show_live(ctx, show_id)
     except Exception:
@@ -235,8 +242,8 @@ async def _notify_show_live(ctx: Context, show_id: int) -> int:
             Notification.kind == SHOW_LIVE, Notification.show_id == show_id
         )
         people = (
-            await s.execute(
-                select(User.id, User.email)
+            await s.scalars(
+                select(User.id)
                 .where(
                     User.id.in_(select(wanted.c.user_id)),
                     User.id != show.host_id,
@@ -246,7 +253,6 @@ async def _notify_show_live(ctx: Context, show_id: int) -> int:
             )
         ).all()
         title = f"{host.display_name} is live: {show.title}"[:300]
-        url = f"/shows/{show_id}"
         now = utcnow()
         s.add_all(
             Notification(
@@ -255,26 +261,74 @@ async def _notify_show_live(ctx: Context, show_id: int) -> int:
                 show_id=show_id,
                 title=title,
                 body="Tap to watch now.",
-                url=url,
+                url=f"/shows/{show_id}",
                 created_at=now,
             )
-            for user_id, _ in people
+            for user_id in people
         )
         try:
             await s.commit()
         except IntegrityError:  # told already, by another call that got there first
             await s.rollback()
             return 0
-    sender = mailer(ctx)
-    text = (
-        f"{host.display_name} has just gone live with “{show.title}”.\n\n"
-        f"Watch now: {_site(ctx)}{url}\n\n"
-        "You get this email because you follow this host or asked to be reminded "
-        "about this show."
-    )
-    for _, email in people:
-        try:
-            await sender.send(email, title, text)
-        except Exception:
-            log.exception("could not email %s about show %d", email, show_id)
     return len(people)
+
+
+async def send_emails(ctx: Context) -> int:
+    """Send the emails of the notifications not emailed yet, oldest first, a batch per
+    transaction until none is left; how many were sent. A batch's rows stay locked while it
+    goes out (`SKIP LOCKED`: the processes share the work, none sends what another is
+    sending) and are marked sent with it, so a process that dies mid-batch leaves the batch
+    to be sent again: an email twice rather than none. One that fails is logged and not
+    tried again, so a bad address does not hold up the rest."""
+    sent = 0
+    while True:
+        batch = await _send_batch(ctx)
+        sent += batch
+        if batch < MAIL_BATCH:
+            return sent
+
+
+async def _send_batch(ctx: Context) -> int:
+    host = aliased(User)
+    async with ctx.db.session() as s:
+        rows = (
+            await s.execute(
+                select(
+                    Notification.id,
+                    User.email,
+                    Notification.title,
+                    Notification.url,
+                    host.display_name,
+                    Show.title,
+                )
+                .join(User, User.id == Notification.user_id)
+                .join(Show, Show.id == Notification.show_id)
+                .join(host, host.id == Show.host_id)
+                .where(Notification.mailed_at.is_(None))
+                .order_by(Notification.id)
+                .limit(MAIL_BATCH)
+                .with_for_update(of=Notification, skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return 0
+        sender = mailer(ctx)
+        for notification_id, to, subject, url, host_name, show_title in rows:
+            text = (
+                f"{host_name} has just gone live with “{show_title}”.\n\n"
+                f"Watch now: {_site(ctx)}{url}\n\n"
+                "You get this email because you follow this host or asked to be reminded "
+                "about this show."
+            )
+            try:
+                await sender.send(to, subject, text)
+            except Exception:
+                log.exception("could not send the email of notification %d", notification_id)
+        await s.execute(
+            update(Notification)
+            .where(Notification.id.in_([row[0] for row in rows]))
+            .values(mailed_at=utcnow())
+        )
+        await s.commit()
+    return len(rows)

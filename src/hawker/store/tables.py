@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -620,12 +621,19 @@ class ShowReminder(Base):
 
 class Notification(Base):
     """An in-app notification. One per user, kind and show at most: a show that is told
-    live twice (two workers, a retry) tells each viewer once."""
+    live twice (two workers, a retry) tells each viewer once. `mailed_at` is None while
+    its email is still to go (services/notifications.py sends them)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("user_id", "kind", "show_id"),
         Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index(
+            "ix_notifications_to_mail",
+            "id",
+            postgresql_where=text("mailed_at IS NULL"),
+            sqlite_where=text("mailed_at IS NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -636,6 +644,7 @@ class Notification(Base):
     url: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(Stamp)
     read_at: Mapped[datetime | None] = mapped_column(Stamp)
+    mailed_at: Mapped[datetime | None] = mapped_column(Stamp)
 
 
 # -- analytics: viewers over time and watch time --------------------------------------------
