@@ -166,7 +166,7 @@ def test_hawker_serve_with_two_workers_spreads_a_crowd_over_both(tmp_path: Path)
                     for viewer in crowd:
                         viewer.wait_for(
                             "viewers.count",
-                            lambda e: e["data"]["count"] == viewers + 1,
+                            lambda e: e["data"]["count"] == viewers,
                             timeout=15,
                         )
                     studio.send({"type": "chat.send", "body": "welcome, all of you"})

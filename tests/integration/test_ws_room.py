@@ -168,17 +168,21 @@ def test_an_unknown_show_closes_with_4404(world: World) -> None:
         assert room.wait_closed() == 4404
 
 
-def test_viewer_counts_follow_sockets(world: World) -> None:
+def test_viewer_counts_follow_sockets_and_leave_the_staff_out(world: World) -> None:
     host = world.person("Host", host=True)
     show, _ = world.live_show(host, listings=1)
     sid = show["id"]
-    with world.socket(sid, host) as room:
-        assert room.snapshot()["viewers"] == 1
+    moderator = world.person("Mod")
+    assert host.post(f"/shows/{sid}/moderators", json={"email": moderator.email}).status_code == 200
+    with world.socket(sid, host) as room, world.socket(sid, moderator) as modding:
+        # The host's console and a moderator are not the audience.
+        assert room.snapshot()["viewers"] == 0
+        modding.snapshot()
         others = [world.socket(sid, None) for _ in range(2)]
-        room.wait_for("viewers.count", lambda e: e["data"]["count"] == 3)
+        room.wait_for("viewers.count", lambda e: e["data"]["count"] == 2)
         for other in others:
             other.close()
-        room.wait_for("viewers.count", lambda e: e["data"]["count"] == 1)
+        room.wait_for("viewers.count", lambda e: e["data"]["count"] == 0)
     # The server notices the last socket close on its own time; wait for it, do not race it.
     deadline = time.monotonic() + 5
     while world.anonymous.get(f"/shows/{sid}").json()["viewers"] != 0:

@@ -683,8 +683,10 @@ class Hub:
             self._priority.moves -= 1
 
     def count(self, show_id: int) -> int:
+        """The audience this process serves in the show: the host's and the moderators'
+        sockets are not in it (nor in the watch sessions)."""
         room = self.rooms.get(show_id)
-        return len(room.connections) if room else 0
+        return len(room.connections) - len(room._staff) if room else 0
 
     async def close(self) -> None:
         for show_id, room in list(self.rooms.items()):
