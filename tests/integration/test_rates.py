@@ -147,6 +147,53 @@ def test_a_brand_pricing_in_yuan_sells_in_a_dollar_show(world: World) -> None:
     )
 
 
+def test_a_brand_coupon_in_yuan_applies_in_a_dollar_show_at_the_listing_rate(
+    world: World,
+) -> None:
+    admin = world.person("Admin", admin=True)
+    host = world.person("Host", host=True)
+    merchant = world.person("Merchant")
+    brand = merchant.post(
+        "/brands", json={"name": f"Jade {uuid.uuid4().hex[:8]}", "currency": "CNY"}
+    ).json()
+    scarf = product(merchant, brand["id"], "Jade scarf", "scarves", "99.00")
+    code = f"JADE{uuid.uuid4().hex[:6]}".upper()
+    r = merchant.post(
+        "/coupons",
+        json={"code": code, "amount_off": "20", "min_spend": "150", "brand_id": brand["id"]},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["amount_off"] == money("20.00", "CNY")
+    assert admin.put("/rates/CNY/USD", json={"rate": "0.138"}).status_code == 201
+    show = host.post("/shows", json={"title": "Jade night", "currency": "USD"}).json()
+    listing = host.post(f"/shows/{show['id']}/shelf", json={"product_id": scarf}).json()
+    assert listing["price"] == money("13.66", "USD")
+    assert host.post(f"/shows/{show['id']}/live").status_code == 200
+
+    def order(quantity: int) -> Any:
+        return buyer(world).post(
+            f"/shows/{show['id']}/orders",
+            json={
+                "listing_id": listing["id"],
+                "quantity": quantity,
+                "idempotency_key": key(),
+                "coupon_code": code.lower(),
+            },
+        )
+
+    # The minimum spend, 150 CNY, is 20.70 USD at the listing's rate: one scarf is short.
+    r = order(1)
+    assert r.status_code == 409 and error(r) == "coupon_min_spend", r.text
+    assert "20.70 USD" in r.json()["error"]["message"]
+    # Two scarves, 27.32 USD: 20 CNY off is 2.76 USD off.
+    r = order(2)
+    assert r.status_code == 201, r.text
+    placed = r.json()
+    assert placed["discount"] == money("2.76", "USD")
+    assert placed["total"] == money("24.56", "USD")
+    assert placed["rate"] == "0.138"
+
+
 def test_bad_rates_get_a_clear_answer(world: World) -> None:
     admin = world.person("Admin", admin=True)
     someone = world.person("Someone")

@@ -50,7 +50,7 @@ from hawker.domain.errors import (
 )
 from hawker.domain.money import Money
 from hawker.domain.pricing import LineInput, Quote, check_price_unchanged, price
-from hawker.domain.rates import convert_back
+from hawker.domain.rates import convert, convert_back
 from hawker.domain.roles import Action, Actor, check_brand_staff, check_signed_in, may_in_show
 from hawker.domain.stock import ReservationState, check_idempotency_key
 from hawker.live import events
@@ -243,15 +243,29 @@ async def _coupon(s: AsyncSession, code: str, show_id: int, brand_id: int) -> Co
     raise NotFound(f"no coupon {normal!r}", code="coupon_not_found")
 
 
-def coupon_rule(c: Coupon) -> CouponRule:
+def coupon_rule(c: Coupon, listing: Listing | None = None) -> CouponRule:
+    """The coupon's rule; on `listing`, in the currency the listing is charged in. A brand's
+    coupon on a listing priced from the brand's currency at a rate is taken at that same
+    rate: its amount off and minimum spend converted once (half-even), as the price was."""
+    currency, rate = c.currency, None
+    if (
+        listing is not None
+        and listing.currency != c.currency
+        and listing.brand_currency == c.currency
+        and listing.fx_rate is not None
+    ):
+        currency, rate = listing.currency, Decimal(listing.fx_rate)
+
+    def money(minor: int) -> Money:
+        amount = Money.from_minor(minor, c.currency)
+        return amount if rate is None else convert(amount, rate, currency)
+
     return CouponRule(
         code=c.code,
-        currency=c.currency,
+        currency=currency,
         percent_off=c.percent_off,
-        amount_off=Money.from_minor(c.amount_off_minor, c.currency)
-        if c.amount_off_minor is not None
-        else None,
-        min_spend=Money.from_minor(c.min_spend_minor or 0, c.currency),
+        amount_off=money(c.amount_off_minor) if c.amount_off_minor is not None else None,
+        min_spend=money(c.min_spend_minor or 0),
         uses_per_buyer=c.uses_per_buyer,
         total_uses=c.total_uses,
         show_id=c.show_id,
@@ -303,7 +317,7 @@ async def _quote(
         show_id=show_id,
         currency=currency,
         now=now,
-        coupon=coupon_rule(coupon) if coupon else None,
+        coupon=coupon_rule(coupon, item.listing) if coupon else None,
         usage=usage,
     )
 
