@@ -41,6 +41,8 @@ def test_switching_to_chinese_and_back(browser: Any, world: World) -> None:
         expect(page.locator("#sheet h2")).to_contain_text("货架")
         expect(page.locator('[data-testid="signin-to-chat"]')).to_contain_text("登录后聊天")
         expect(page.locator("#show-title")).to_have_text(HOSTILE)
+        # What the page's script writes after loading is Chinese too.
+        expect(page.locator("#shelf .empty")).to_have_text("货架上还没有商品。")
 
         # Signing in keeps it; "My orders" is Chinese in the top bar.
         sign_in(page, base, buyer, "/orders")

@@ -6,13 +6,15 @@ each page and `use` makes it the current one for the rest of that request, so th
 calls `_()`, `money()` and `when()` need no argument for it.
 
 Messages are gettext: `{{ _("Sign in") }}` and `{% trans %}` in templates (Jinja's i18n
-extension, newstyle). The values filled into a message are escaped; the translation itself
+extension, newstyle), and `t("Sold out")` in the pages' scripts (static/js/text.js), whose
+translations each page carries. The values filled into a message are escaped; the translation itself
 is trusted as markup, so a catalog holds no HTML and writes "&" as "&amp;". The Chinese
 catalog is `locale/zh/LC_MESSAGES/messages.po`, compiled in memory when this module loads.
 """
 
 from __future__ import annotations
 
+import functools
 import gettext as gnu
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_datetime
+from babel.messages.extract import extract
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
@@ -31,6 +34,7 @@ LANGS = ("en", "zh")
 DEFAULT = "en"
 COOKIE = "lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
+SCRIPTS = Path(__file__).parent / "static" / "js"
 # Chinese pages format numbers and dates the way mainland China reads them.
 LOCALES = {"en": Locale.parse("en_US"), "zh": Locale.parse("zh_Hans_CN")}
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
@@ -93,12 +97,41 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return TRANSLATIONS[current()].ngettext(singular, plural, n)
 
 
+@functools.cache
+def _script_messages() -> tuple[str, ...]:
+    """The messages the pages' scripts write: the strings they pass to `t()`, read from
+    their source the way `pybabel extract` reads them for the catalog."""
+    found: dict[str, None] = {}
+    for path in sorted(SCRIPTS.glob("*.js")):
+        with path.open("rb") as source:
+            for _, message, _, _ in extract("javascript", source, keywords={"t": None}):
+                found[str(message)] = None
+    return tuple(found)
+
+
+@functools.cache
+def _script_catalog(lang: str) -> dict[str, str]:
+    translations = TRANSLATIONS[lang]
+    return {
+        message: translated
+        for message in _script_messages()
+        if (translated := translations.gettext(message)) != message
+    }
+
+
+def script_text() -> dict[str, str]:
+    """The catalog of the pages' scripts in the current language (static/js/text.js): only
+    the messages it translates, so an English page carries none."""
+    return _script_catalog(current())
+
+
 def install(env: Environment) -> None:
     """Gives `env` the i18n extension with the current request's catalog."""
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["html_lang"] = lambda: HTML_LANG[current()]
     env.globals["current_lang"] = current
+    env.globals["script_text"] = script_text
 
 
 def money(amount: Decimal, currency: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -54,3 +55,22 @@ def test_dates_and_messages_in_chinese() -> None:
     assert i18n.moment(moment, "when") == "3月4日周三 05:06 UTC"
     assert i18n.gettext("Sign in") == "登录"
     assert i18n.gettext("no such message") == "no such message"
+
+
+def test_every_message_the_scripts_write_is_in_chinese_with_the_same_blanks() -> None:
+    # A message without a translation would show English on a Chinese page; one whose
+    # "{name}" blanks differ would lose a value or show the braces.
+    messages = i18n._script_messages()
+    assert "Sold out" in messages and "{n} left" in messages
+    catalog = i18n._script_catalog("zh")
+    assert sorted(set(messages) - set(catalog)) == []
+    for message, translated in catalog.items():
+        assert sorted(re.findall(r"\{\w+\}", translated)) == sorted(
+            re.findall(r"\{\w+\}", message)
+        ), message
+    assert i18n._script_catalog("en") == {}
+
+
+def test_a_chinese_page_carries_the_scripts_catalog(chinese: None) -> None:
+    assert i18n.script_text()["Sold out"] == "已售罄"
+    assert i18n.script_text()["{n} left"] == "剩 {n} 件"

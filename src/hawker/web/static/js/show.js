@@ -27,7 +27,7 @@
 
   var MAX_MESSAGES = 150;
   var LIKE_FLUSH_MS = 500;
-  var STATUS_WORDS = { live: "Live", scheduled: "Scheduled", ended: "Ended" };
+  var STATUS_WORDS = { live: t("Live"), scheduled: t("Scheduled"), ended: t("Ended") };
 
   var state = {
     shelf: [], pinnedId: null, status: stage.dataset.status, you: null, slowMode: 0,
@@ -45,12 +45,12 @@
 
   function renderShelf() {
     shelfList.replaceChildren();
-    $("shelf-size").textContent = state.shelf.length ? "· " + state.shelf.length + " items" : "";
+    $("shelf-size").textContent = state.shelf.length ? "· " + t("{n} items", { n: state.shelf.length }) : "";
     var count = $("shelf-count");
     count.hidden = !state.shelf.length;
     count.textContent = String(state.shelf.length);
     if (!state.shelf.length) {
-      shelfList.appendChild(el("li", { class: "empty", text: "Nothing on the shelf yet." }));
+      shelfList.appendChild(el("li", { class: "empty", text: t("Nothing on the shelf yet.") }));
       return;
     }
     state.shelf.forEach(function (item) { shelfList.appendChild(shelfItem(item)); });
@@ -64,8 +64,8 @@
     var soon = left <= 0 && dealSoon(item);
     var buy = el("button", {
       type: "button", class: "item-buy", "data-testid": "buy-" + item.number,
-      disabled: left <= 0, text: left > 0 ? "Buy" : soon ? "Soon" : "Sold out",
-      "aria-label": "Buy number " + item.number,
+      disabled: left <= 0, text: left > 0 ? t("Buy") : soon ? t("Soon") : t("Sold out"),
+      "aria-label": t("Buy number {n}", { n: item.number }),
     });
     var node = el("li", {
         class: "item" + (pinned ? " is-pinned" : "") + (left > 0 ? "" : " is-out"),
@@ -76,20 +76,20 @@
       el("span", { class: "n", "aria-label": "number " + item.number, text: item.number }),
       image ? el("span", { class: "pic" }, el("img", { src: image, alt: "", loading: "lazy" })) : null,
       el("div", { class: "body" },
-        pinned ? el("div", { class: "now", text: "Now showing" }) : null,
+        pinned ? el("div", { class: "now", text: t("Now showing") }) : null,
         el("div", { class: "title", text: item.product.title }),
         item.product.brand ? el("div", { class: "brandname", text: item.product.brand.name }) : null,
         el("div", { class: "meta" },
           el("span", { class: "price", text: money(deal ? deal.price : item.price) }),
           deal ? el("s", { class: "was", text: money(item.price) }) : null,
           left > 0
-            ? el("span", { class: left <= 5 ? "low" : null, "data-testid": "left-" + item.number, text: left + " left" })
-            : el("span", { class: soon ? "low" : "soldout", "data-testid": "left-" + item.number, text: soon ? "Deal soon" : "Sold out" }),
+            ? el("span", { class: left <= 5 ? "low" : null, "data-testid": "left-" + item.number, text: t("{n} left", { n: left }) })
+            : el("span", { class: soon ? "low" : "soldout", "data-testid": "left-" + item.number, text: soon ? t("Deal soon") : t("Sold out") }),
           el("span", {
             class: "asked",
             "data-testid": "requests-" + item.number,
             hidden: !item.requests,
-            text: item.requests + " asked",
+            text: t("{n} asked", { n: item.requests }),
           })
         )
       ),
@@ -158,17 +158,17 @@
     if (item.product.image) thumb.appendChild(el("img", { src: item.product.image, alt: "" }));
     var deal = runningDeal(item.id);
     var left = listingLeft(item);
-    $("pinned-label").textContent = (deal ? "⚡ Deal · #" : "Now showing #") + item.number;
+    $("pinned-label").textContent = (deal ? "⚡ " + t("Deal · #{n}", { n: item.number }) : t("Now showing #{n}", { n: item.number }));
     $("pinned-title").textContent = item.product.title;
     $("pinned-price").textContent = money(deal ? deal.price : item.price);
     $("pinned-was").textContent = deal ? money(item.price) : "";
     var soon = left <= 0 && dealSoon(item);
-    $("pinned-left").textContent = left > 0 ? left + " left" : soon ? "Deal soon" : "Sold out";
+    $("pinned-left").textContent = left > 0 ? t("{n} left", { n: left }) : soon ? t("Deal soon") : t("Sold out");
     $("pinned-left").className = "left" + (soon ? " low" : left <= 0 ? " out" : left <= 5 ? " low" : "");
     var buy = $("pinned-buy");
     buy.disabled = left <= 0;
-    buy.textContent = left > 0 ? "Buy now" : soon ? "Soon" : "Sold out";
-    card.setAttribute("aria-label", "Now showing number " + item.number + ": " + item.product.title);
+    buy.textContent = left > 0 ? t("Buy now") : soon ? t("Soon") : t("Sold out");
+    card.setAttribute("aria-label", t("Now showing number {n}: {title}", { n: item.number, title: item.product.title }));
     if (wasHidden) {
       card.hidden = false;
       card.style.animation = "none";
@@ -204,7 +204,7 @@
     if (staff) classes += " staff";
     if (myId !== null && m.user && m.user.id === myId) classes += " mine";
     var badge = null;
-    if (staff) badge = el("span", { class: "badge staff", text: m.user && m.user.id === hostId ? "Host" : "Mod" });
+    if (staff) badge = el("span", { class: "badge staff", text: m.user && m.user.id === hostId ? t("Host") : t("Mod") });
     var link = null;
     if (m.request) {
       link = el("a", {
@@ -247,26 +247,28 @@
 
   function seconds(n) {
     var s = Math.max(1, Math.ceil(n || 1));
-    return s + (s === 1 ? " second" : " seconds");
+    return s === 1 ? t("1 second") : t("{n} seconds", { n: s });
   }
 
-  function untilText(iso) {
-    var d = new Date(iso);
-    if (isNaN(d)) return "";
-    return " until " + d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  function mutedText(iso) {
+    var d = iso ? new Date(iso) : null;
+    if (!d || isNaN(d)) return t("You are muted in this show.");
+    return t("You are muted in this show until {time}.", {
+      time: d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
+    });
   }
 
   function explain(err) {
     switch (err.code) {
-      case "rate_limited": return "You're sending fast. Try again in " + seconds(err.retry_after) + ".";
-      case "slow_mode": return "Slow mode is on. You can send again in " + seconds(err.retry_after) + ".";
-      case "muted": return "You are muted in this show" + (state.you && state.you.muted_until ? untilText(state.you.muted_until) : "") + ".";
-      case "message_too_long": return err.message ? capital(err.message) : "That message is too long.";
-      case "message_blocked": return "That message was not sent: it has a word this show blocks.";
-      case "not_signed_in": return "Sign in to chat and like.";
-      case "banned": return "You are banned from this show.";
-      case "offline": return "Not connected. Reconnecting…";
-      default: return err.message ? capital(err.message) : "That did not work.";
+      case "rate_limited": return t("You're sending fast. Try again in {time}.", { time: seconds(err.retry_after) });
+      case "slow_mode": return t("Slow mode is on. You can send again in {time}.", { time: seconds(err.retry_after) });
+      case "muted": return mutedText(state.you && state.you.muted_until);
+      case "message_too_long": return err.message ? capital(err.message) : t("That message is too long.");
+      case "message_blocked": return t("That message was not sent: it has a word this show blocks.");
+      case "not_signed_in": return t("Sign in to chat and like.");
+      case "banned": return t("You are banned from this show.");
+      case "offline": return t("Not connected. Reconnecting…");
+      default: return err.message ? capital(err.message) : t("That did not work.");
     }
   }
 
@@ -306,7 +308,7 @@
   $("like").addEventListener("click", function () {
     heart();
     if (myId === null) {
-      showChatError("Sign in to like and chat.");
+      showChatError(t("Sign in to like and chat."));
       return;
     }
     likeQueue += 1;
@@ -463,16 +465,16 @@
     var left = $("deal-left");
     var buy = $("deal-buy");
     if (st === "sold_out") {
-      left.textContent = "Sold out";
+      left.textContent = t("Sold out");
       buy.hidden = true;
     } else if (st === "ended") {
-      left.textContent = "Ended";
+      left.textContent = t("Ended");
       buy.hidden = true;
     } else {
-      left.textContent = d.left + " left";
+      left.textContent = t("{n} left", { n: d.left });
       buy.hidden = false;
       buy.disabled = st !== "running" || d.left <= 0;
-      buy.textContent = st === "running" ? "Buy" : "Soon";
+      buy.textContent = st === "running" ? t("Buy") : t("Soon");
     }
     tickDeal();
   }
@@ -484,8 +486,8 @@
     var text = "";
     if (st === "scheduled") text = "in " + clock(Date.parse(d.starts_at) - serverNow());
     else if (st === "running") text = clock(Date.parse(d.ends_at) - serverNow());
-    else if (st === "sold_out") text = "Sold out";
-    else text = "Ended";
+    else if (st === "sold_out") text = t("Sold out");
+    else text = t("Ended");
     $("deal-clock").textContent = text;
     if ($("deal").className.indexOf(" " + st) < 0) salesChanged();
   }
@@ -505,8 +507,8 @@
 
   function couponValue(c) {
     if (c.percent_off) return c.percent_off + "% off";
-    if (c.amount_off) return money(c.amount_off) + " off";
-    return "Coupon";
+    if (c.amount_off) return t("{amount} off", { amount: money(c.amount_off) });
+    return t("Coupon");
   }
 
   function renderCoupons() {
@@ -521,7 +523,7 @@
       var gone = !mine && left !== null && left <= 0;
       var button = el("button", {
         type: "button", class: "coupon-claim", "data-testid": "coupon-claim-" + c.id,
-        disabled: mine || gone, text: mine ? "Yours" : gone ? "All claimed" : "Claim",
+        disabled: mine || gone, text: mine ? t("Yours") : gone ? t("All claimed") : t("Claim"),
       });
       button.addEventListener("click", function () { claim(c, button); });
       var min = c.min_spend && Number(c.min_spend.amount) > 0 ? "over " + money(c.min_spend) : "";
@@ -531,14 +533,14 @@
           el("span", { class: "coupon-code", text: c.code }),
           min ? el("span", { text: min }) : null),
         el("div", { class: "coupon-foot" },
-          el("span", { class: "coupon-left", "data-testid": "coupon-left-" + c.id, text: mine ? "At checkout" : left !== null ? left + " left" : "" }),
+          el("span", { class: "coupon-left", "data-testid": "coupon-left-" + c.id, text: mine ? t("At checkout") : left !== null ? t("{n} left", { n: left }) : "" }),
           button)));
     });
   }
 
   function claim(c, button) {
     if (!signedIn) {
-      toast("Sign in to claim coupons.", false);
+      toast(t("Sign in to claim coupons."), false);
       return;
     }
     button.disabled = true;
@@ -546,7 +548,7 @@
       state.claimed[c.id] = true;
       if (out && typeof out.claims_left === "number") c.claims_left = out.claims_left;
       renderCoupons();
-      toast(c.code + " is yours: " + couponValue(c) + ", applied at checkout.", true);
+      toast(t("{code} is yours: {value}, applied at checkout.", { code: c.code, value: couponValue(c) }), true);
       if (!$("buy").hidden && !buy.coupon) {
         buy.coupon = c.code;
         newAttempt();
@@ -554,7 +556,7 @@
       }
     }).catch(function (err) {
       button.disabled = false;
-      toast(err.code === "coupon_all_claimed" ? "Too late: every " + c.code + " has been claimed." : capital(err.message), false);
+      toast(err.code === "coupon_all_claimed" ? t("Too late: every {code} has been claimed.", { code: c.code }) : capital(err.message), false);
       if (err.code === "coupon_all_claimed") { c.claims_left = 0; renderCoupons(); }
     });
   }
@@ -728,7 +730,7 @@
     variants.forEach(function (v) {
       var left = variantLeft(item, v);
       var deal = dealOn(item.id, v.id);
-      var note = left > 0 ? left + " left" : deal && dealStatus(deal) === "scheduled" ? "deal soon" : "sold out";
+      var note = left > 0 ? t("{n} left", { n: left }) : deal && dealStatus(deal) === "scheduled" ? t("deal soon") : t("sold out");
       var chip = el("button", {
         type: "button", role: "radio", class: "chip" + (v.id === buy.variantId ? " on" : "") + (left > 0 ? "" : " out"),
         "aria-checked": v.id === buy.variantId ? "true" : "false",
@@ -822,7 +824,7 @@
     var left = item && v ? variantLeft(item, v) : 0;
     if (buy.busy) return;
     go.disabled = !q || left <= 0;
-    go.textContent = left <= 0 ? "Sold out" : q ? "Buy now · " + money(q.total) : "Buy now";
+    go.textContent = left <= 0 ? t("Sold out") : q ? t("Buy now · {total}", { total: money(q.total) }) : t("Buy now");
   }
 
   function requote() {
@@ -866,7 +868,7 @@
 
   function couponProblem(err) {
     var text = capital(err.message || "that coupon does not apply");
-    return "Coupon not applied: " + text.charAt(0).toLowerCase() + text.slice(1);
+    return t("Coupon not applied: {reason}", { reason: text.charAt(0).toLowerCase() + text.slice(1) });
   }
 
   // -- the address, asked once ---------------------------------------------------------------
@@ -939,7 +941,7 @@
       idempotency_key: buy.key, quote_fingerprint: buy.quote.fingerprint,
     };
     if (buy.coupon) body.coupon_code = buy.coupon;
-    busy(true, "Holding it for you…");
+    busy(true, t("Holding it for you…"));
     alertBuy("");
     api("POST", "/shows/" + showId + "/orders", body).then(function (order) {
       buy.order = order;
@@ -968,7 +970,7 @@
   function buyFailed(err) {
     if (lostConnection(err)) {
       // Keep the key: trying again returns the order if the first request made one.
-      alertBuy("The connection dropped. Tap Buy again: you will not get two orders.");
+      alertBuy(t("The connection dropped. Tap Buy again: you will not get two orders."));
       return;
     }
     newAttempt();
@@ -977,16 +979,16 @@
       case "address_required":
         buy.address = null;
         showAddressForm();
-        alertBuy("Add where to send it first.");
+        alertBuy(t("Add where to send it first."));
         return;
       case "price_changed":
         if (info.quote) {
           buy.quote = info.quote;
           renderBuyHead();
           renderSum();
-          alertBuy("The price changed: it is now " + money(info.quote.total) + ". Tap Buy to confirm at the new price.");
+          alertBuy(t("The price changed: it is now {total}. Tap Buy to confirm at the new price.", { total: money(info.quote.total) }));
         } else {
-          alertBuy("The price changed. Check it and tap Buy again.");
+          alertBuy(t("The price changed. Check it and tap Buy again."));
           requote();
         }
         return;
@@ -1010,28 +1012,30 @@
     switch (err.code) {
       case "sold_out":
         return typeof info.left === "number" && info.left > 0
-          ? "Only " + info.left + " left: choose fewer."
-          : "Sold out: every unit has gone. Keep watching for the next drop!";
+          ? t("Only {n} left: choose fewer.", { n: info.left })
+          : t("Sold out: every unit has gone. Keep watching for the next drop!");
       case "limit_reached":
-        return "You have reached the limit" + (info.limit ? " of " + info.limit + " per buyer" : "") + " for this deal.";
+        return info.limit
+          ? t("You have reached the limit of {n} per buyer for this deal.", { n: info.limit })
+          : t("You have reached the limit for this deal.");
       case "deal_not_running":
-        return "This deal is not running right now. It may not have started yet, or it just ended.";
+        return t("This deal is not running right now. It may not have started yet, or it just ended.");
       case "show_not_live":
-        return "Buying opens when the show is on air.";
+        return t("Buying opens when the show is on air.");
       case "hold_expired":
-        return "The time to pay ran out and the item went back on sale. Try again.";
+        return t("The time to pay ran out and the item went back on sale. Try again.");
       case "variant_required":
-        return "Choose a shade or size first.";
+        return t("Choose a shade or size first.");
       case "rate_limited":
-        return "Too many tries at once. Wait a moment and tap again.";
+        return t("Too many tries at once. Wait a moment and tap again.");
       default:
-        return capital(err.message || "That did not work. Try again.");
+        return capital(err.message || t("That did not work. Try again."));
     }
   }
 
   function startPay() {
     var o = buy.order;
-    $("pay-go").textContent = "Pay " + money(o.total);
+    $("pay-go").textContent = t("Pay {total}", { total: money(o.total) });
     alertBuy("");
     step("pay");
     tickHold();
@@ -1053,7 +1057,7 @@
     $("hold-clock").textContent = clock(ms);
     $("hold").classList.toggle("urgent", ms < 60000);
     if (ms <= 0) {
-      $("hold").textContent = "Time is up: the item goes back on sale.";
+      $("hold").textContent = t("Time is up: the item goes back on sale.");
       pollOrder();
     }
   }
@@ -1080,14 +1084,14 @@
       expiry: payForm.elements.expiry.value.trim(),
       cvc: payForm.elements.cvc.value.trim(),
     };
-    if (!/^\d{12,19}$/.test(card.number)) return alertBuy("Check the card number.");
-    if (!/^(0[1-9]|1[0-2])\/\d{2}$/.test(card.expiry)) return alertBuy("The expiry date is MM/YY, e.g. 12/34.");
-    if (!/^\d{3,4}$/.test(card.cvc)) return alertBuy("The CVC is the 3 digits on the back of the card.");
+    if (!/^\d{12,19}$/.test(card.number)) return alertBuy(t("Check the card number."));
+    if (!/^(0[1-9]|1[0-2])\/\d{2}$/.test(card.expiry)) return alertBuy(t("The expiry date is MM/YY, e.g. 12/34."));
+    if (!/^\d{3,4}$/.test(card.cvc)) return alertBuy(t("The CVC is the 3 digits on the back of the card."));
     var order = buy.order;
     var go = $("pay-go");
     buy.busy = true;
     go.disabled = true;
-    go.textContent = "Paying…";
+    go.textContent = t("Paying…");
     alertBuy("");
     api("POST", "/orders/" + order.id + "/pay", { card: card }).then(function (out) {
       if (buy.order !== order || buy.step !== "pay") return;  // the answer came over the socket first
@@ -1097,9 +1101,9 @@
     }).catch(function (err) {
       if (buy.order !== order) return;
       if (err.status === 402) {
-        alertBuy("Your card was refused: " + lower(err.message || "check the number, expiry and CVC") + " Nothing was charged.");
+        alertBuy(t("Your card was refused: {reason} Nothing was charged.", { reason: lower(err.message || t("check the number, expiry and CVC")) }));
       } else if (lostConnection(err)) {
-        alertBuy("The connection dropped. Tap Pay again: you will not be charged twice.");
+        alertBuy(t("The connection dropped. Tap Pay again: you will not be charged twice."));
       } else if (err.code === "hold_expired" || err.code === "order_not_pending") {
         pollOrder();
         alertBuy(explainBuy(err));
@@ -1109,7 +1113,7 @@
     }).then(function () {
       buy.busy = false;
       go.disabled = false;
-      if (buy.order) go.textContent = "Pay " + money(buy.order.total);
+      if (buy.order) go.textContent = t("Pay {total}", { total: money(buy.order.total) });
     });
   });
 
@@ -1150,8 +1154,8 @@
     var title = "#" + o.number + " " + o.title;
     if (o.status === "pending") return;
     if (!mine) {
-      if (o.status === "refunded") toast("Order #" + o.id + " (" + title + ") was refunded.", true, true);
-      else if (o.status === "cancelled") toast("Order #" + o.id + " (" + title + ") was cancelled.", false, true);
+      if (o.status === "refunded") toast(t("Order #{id} ({title}) was refunded.", { id: o.id, title: title }), true, true);
+      else if (o.status === "cancelled") toast(t("Order #{id} ({title}) was cancelled.", { id: o.id, title: title }), false, true);
       return;
     }
     if (buy.order.status !== "pending") return;  // already told
@@ -1165,27 +1169,27 @@
         buy.coupon = null;
       }
       doneIcon("i-check", "good");
-      $("done-title").textContent = "Paid! " + title + " is yours";
-      var city = o.shipping && o.shipping.city ? " It ships to " + o.shipping.city + "." : "";
-      $("done-text").textContent = "Order #" + o.id + " · " + money(o.total) + "." + city;
+      $("done-title").textContent = t("Paid! {title} is yours", { title: title });
+      var city = o.shipping && o.shipping.city ? t(" It ships to {city}.", { city: o.shipping.city }) : "";
+      $("done-text").textContent = t("Order #{id} · {total}.", { id: o.id, total: money(o.total) }) + city;
       step("done");
       alertBuy("");
-      toast("Paid! " + title + " is yours", true, true);
+      toast(t("Paid! {title} is yours", { title: title }), true, true);
       confetti();
     } else if (o.status === "cancelled" && o.decline_reason) {
       doneIcon("i-card", "bad");
-      $("done-title").textContent = "Your card was declined";
-      $("done-text").textContent = declineText(o.decline_reason) + " The item went back on sale.";
+      $("done-title").textContent = t("Your card was declined");
+      $("done-text").textContent = declineText(o.decline_reason) + t(" The item went back on sale.");
       $("done-again").hidden = false;
       step("done");
       alertBuy("");
-      toast("Card declined: " + lower(declineText(o.decline_reason)).replace(/\.$/, "") + ".", false);
+      toast(t("Card declined: {reason}.", { reason: lower(declineText(o.decline_reason)).replace(/\.$/, "") }), false);
     } else {
       doneIcon(o.status === "expired" ? "i-clock" : "i-x", "meh");
-      $("done-title").textContent = o.status === "expired" ? "Time ran out" : o.status === "refunded" ? "Refunded" : "Order cancelled";
+      $("done-title").textContent = o.status === "expired" ? t("Time ran out") : o.status === "refunded" ? t("Refunded") : t("Order cancelled");
       $("done-text").textContent = o.status === "refunded"
-        ? "Your money is on its way back."
-        : "Nothing was charged. The item went back on sale.";
+        ? t("Your money is on its way back.")
+        : t("Nothing was charged. The item went back on sale.");
       $("done-again").hidden = false;
       step("done");
       alertBuy("");
@@ -1276,15 +1280,15 @@
     videoState = s;
     stage.dataset.video = s;
     if (mode === "replay") {
-      idle(s === "waiting" || s === "error" ? "The replay is not ready yet" : null);
+      idle(s === "waiting" || s === "error" ? t("The replay is not ready yet") : null);
       return;
     }
     if (s === "playing") idle(null);
-    else if (s === "waiting") idle("Starting soon", "The host is getting the camera ready.");
-    else if (s === "reconnecting") idle("Reconnecting…", "The host's video dropped; it carries on when they are back.");
-    else if (s === "buffering") idle(null, "Loading…");
+    else if (s === "waiting") idle(t("Starting soon"), t("The host is getting the camera ready."));
+    else if (s === "reconnecting") idle(t("Reconnecting…"), t("The host's video dropped; it carries on when they are back."));
+    else if (s === "buffering") idle(null, t("Loading…"));
     else if (s === "ended") showEnded();
-    else if (s === "error") idle("This browser cannot play the video", "Try another browser; the shelf and chat still work.");
+    else if (s === "error") idle(t("This browser cannot play the video"), t("Try another browser; the shelf and chat still work."));
     if (s !== "playing") $("latency").hidden = true;
   }
 
@@ -1293,12 +1297,12 @@
     if (mode === "live") { player = null; mode = null; }
     $("latency").hidden = true;
     if (replayUrl) {
-      idle("This show has ended", null, el("button", {
+      idle(t("This show has ended"), null, el("button", {
         type: "button", class: "button primary", "data-testid": "watch-replay",
-        text: "Watch the replay", onclick: function () { enterReplay(); },
+        text: t("Watch the replay"), onclick: function () { enterReplay(); },
       }));
     } else {
-      idle("This show has ended");
+      idle(t("This show has ended"));
       video.hidden = true;
     }
   }
@@ -1353,7 +1357,7 @@
     }
     node.hidden = false;
     node.dataset.seconds = behind.toFixed(2);
-    node.textContent = behind < 10 ? behind.toFixed(1) + " s behind live" : Math.round(behind) + " s behind live";
+    node.textContent = t("{n} s behind live", { n: behind < 10 ? behind.toFixed(1) : Math.round(behind) });
     node.classList.toggle("far", behind > 4);
   }
   setInterval(tickLatency, 500);
@@ -1416,7 +1420,7 @@
     if (signin) signin.hidden = true;
     $("like").hidden = true;
     $("status-badge").className = "badge replay";
-    $("status-badge").textContent = "Replay";
+    $("status-badge").textContent = t("Replay");
     setReplayChat(false);
     salesChanged();
     loadChapters();
@@ -1467,22 +1471,22 @@
 
   // The chapter playing now: its item is the pinned card, as it was for viewers live.
   function currentChapter() {
-    var t = video.currentTime;
+    var at = video.currentTime;
     var found = null;
-    chapters.forEach(function (c) { if (c.replay_offset_s <= t + 0.05) found = c; });
+    chapters.forEach(function (c) { if (c.replay_offset_s <= at + 0.05) found = c; });
     return found;
   }
 
   function replayPosition() {
     if (mode !== "replay") return;
-    var t = video.currentTime || 0;
+    var at = video.currentTime || 0;
     var total = isFinite(video.duration) ? video.duration : 0;
     var seek = $("scrub");
     seek.max = String(total);
-    if (!seek.dragging) seek.value = String(t);
-    $("scrub-time").textContent = clock(t * 1000) + " / " + clock(total * 1000);
+    if (!seek.dragging) seek.value = String(at);
+    $("scrub-time").textContent = clock(at * 1000) + " / " + clock(total * 1000);
     $("scrub-play").textContent = video.paused ? "▶" : "❚❚";
-    $("scrub-play").setAttribute("aria-label", video.paused ? "Play" : "Pause");
+    $("scrub-play").setAttribute("aria-label", video.paused ? t("Play") : t("Pause"));
     var c = currentChapter();
     var pinned = c && listingById(c.listing_id) ? c.listing_id : null;
     $("chapters").querySelectorAll(".chapter").forEach(function (chip) {
@@ -1546,9 +1550,9 @@
   function showReplayChat(redraw) {
     var list = replayChat.messages;
     if (!list) return;
-    var t = video.currentTime || 0;
+    var at = video.currentTime || 0;
     var upto = 0;
-    while (upto < list.length && list[upto].replay_offset_s <= t) upto++;
+    while (upto < list.length && list[upto].replay_offset_s <= at) upto++;
     if (redraw || upto < replayChat.shown) {
       chatBox.querySelectorAll(".msg").forEach(function (n) { n.remove(); });
       replayChat.shown = Math.max(0, upto - MAX_MESSAGES);
@@ -1575,7 +1579,7 @@
       badge.className = "badge " + status;
       badge.textContent = STATUS_WORDS[status] || status;
     }
-    if (status === "ended" && !replayUrl && mode === null) idle("This show has ended");
+    if (status === "ended" && !replayUrl && mode === null) idle(t("This show has ended"));
     syncVideo();
   }
 
@@ -1617,15 +1621,15 @@
     }
     setPlaceholder();
     if (snap.you && snap.you.muted_until && new Date(snap.you.muted_until) > new Date()) {
-      showChatError("You are muted in this show" + untilText(snap.you.muted_until) + ".", true);
+      showChatError(mutedText(snap.you.muted_until), true);
     }
   }
 
   function setPlaceholder() {
     if (!chatInput) return;
     chatInput.placeholder = state.slowMode
-      ? "Slow mode: one message every " + seconds(state.slowMode)
-      : "Say something… ask for “#3”";
+      ? t("Slow mode: one message every {time}", { time: seconds(state.slowMode) })
+      : t("Say something… ask for “#3”");
   }
 
   function applyEvent(event) {
@@ -1646,7 +1650,7 @@
       case "show.state":
         setStatus(d.status);
         if (d.title) $("show-title").textContent = d.title;
-        if (d.status === "ended") systemMessage("The host has ended the show. Thanks for watching!");
+        if (d.status === "ended") systemMessage(t("The host has ended the show. Thanks for watching!"));
         break;
       case "shelf.updated":
         state.shelf = d.shelf || [];
@@ -1676,7 +1680,7 @@
           item.requests = d.count;
           var asked = shelfList.querySelector('[data-testid="requests-' + item.number + '"]');
           if (asked) {
-            asked.textContent = d.count + " asked";
+            asked.textContent = t("{n} asked", { n: d.count });
             asked.hidden = !d.count;
           }
         }
@@ -1688,15 +1692,15 @@
       case "chat.settings":
         state.slowMode = d.slow_mode_seconds || 0;
         setPlaceholder();
-        systemMessage(state.slowMode ? "Slow mode is on: one message every " + seconds(state.slowMode) + "." : "Slow mode is off.");
+        systemMessage(state.slowMode ? t("Slow mode is on: one message every {time}.", { time: seconds(state.slowMode) }) : t("Slow mode is off."));
         break;
       case "user.sanctioned":
         if (myId !== null && d.user_id === myId) {
           if (d.banned) {
-            notice("⛔", "You are banned", "The hosts of this show have banned you. You can't watch or chat here.");
+            notice("⛔", t("You are banned"), t("The hosts of this show have banned you. You can't watch or chat here."));
           } else if (d.muted_until && new Date(d.muted_until) > new Date()) {
             if (state.you) state.you.muted_until = d.muted_until;
-            showChatError("You are muted in this show" + untilText(d.muted_until) + ".", true);
+            showChatError(mutedText(d.muted_until), true);
           } else {
             if (state.you) state.you.muted_until = null;
             chatError.hidden = true;
@@ -1737,11 +1741,11 @@
 
   function onError(err) {
     if (err.code === "banned" && !err.ref) {
-      notice("⛔", "You are banned", err.message || "You can't watch or chat in this show.");
+      notice("⛔", t("You are banned"), err.message || t("You can't watch or chat in this show."));
       return;
     }
     if (err.code === "not_found" || err.code === "show_not_found") {
-      notice("🔍", "No such show", err.message || "This show does not exist.");
+      notice("🔍", t("No such show"), err.message || t("This show does not exist."));
       return;
     }
     if (err.ref && err.ref in pendingSends) {
@@ -1766,8 +1770,8 @@
   window.hawkerRoom = room;
   syncVideo();  // the picture starts without waiting for the socket
 
-  document.querySelectorAll("time[data-local]").forEach(function (t) {
-    var d = new Date(t.getAttribute("datetime"));
-    if (!isNaN(d)) t.textContent = d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  document.querySelectorAll("time[data-local]").forEach(function (node) {
+    var d = new Date(node.getAttribute("datetime"));
+    if (!isNaN(d)) node.textContent = d.toLocaleString(undefined, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   });
 })();

@@ -1,0 +1,20 @@
+/* The messages the pages' scripts write, in the page's language.
+ *
+ *   t("Sold out")                    -> "已售罄" on a Chinese page
+ *   t("{n} left", { n: 3 })          -> "3 left", or its translation, "{n}" filled in
+ *
+ * The page gives its catalog as JSON in <script id="hawker-text"> (web/i18n.py finds the
+ * messages by reading the t() calls in static/js); a message it does not hold stays as
+ * written. The values filled in are text: whoever shows the result sets textContent.
+ */
+(function () {
+  var node = document.getElementById("hawker-text");
+  var catalog = node ? JSON.parse(node.textContent) : {};
+  window.t = function (message, values) {
+    var text = Object.prototype.hasOwnProperty.call(catalog, message) ? catalog[message] : message;
+    if (!values) return text;
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  };
+})();
