@@ -4,6 +4,7 @@ everything else."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from tests.integration.test_business import product
 from tests.integration.test_pages_checkout import HOSTILE, _order, _selling
 
 ESCAPED = "Ruby &lt;b&gt;Riot&lt;/b&gt;"
+SCRIPT_CATALOG = re.compile(r'<script type="application/json" id="hawker-text">.*?</script>', re.S)
 ZH_ACCEPT = "zh-CN,zh;q=0.9,en;q=0.8"
 # A start a month ahead, at 05:06 UTC.
 START = (datetime.now(UTC) + timedelta(days=30)).replace(hour=5, minute=6, second=0, microsecond=0)
@@ -266,8 +268,11 @@ def test_every_operator_page_reads_in_chinese(name: str, trade: Trade, signed_in
     assert '<html lang="zh-CN">' in page.text
     for words in chinese:
         assert words in page.text, (name, words)
+    # The scripts' catalog is keyed by their English messages; the rest of the page is not.
+    shown = SCRIPT_CATALOG.sub("", page.text)
+    assert SCRIPT_CATALOG.search(page.text), "the page carries its scripts' catalog"
     for words in english:
-        assert words not in page.text, (name, words)
+        assert words not in shown, (name, words)
     # What people typed (agency, brand and product names) stays text in Chinese.
     assert "<b>Riot</b>" not in page.text, name
     if name in ("desk", "agency", "brand", "contract", "merchant", "merchant_brand"):

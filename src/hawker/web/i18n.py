@@ -35,6 +35,8 @@ DEFAULT = "en"
 COOKIE = "lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
 SCRIPTS = Path(__file__).parent / "static" / "js"
+# t(message, values) and tc(context, message, values) in static/js/text.js.
+SCRIPT_KEYWORDS = {"t": None, "tc": ((1, "c"), 2)}
 # Chinese pages format numbers and dates the way mainland China reads them.
 LOCALES = {"en": Locale.parse("en_US"), "zh": Locale.parse("zh_Hans_CN")}
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
@@ -97,26 +99,36 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return TRANSLATIONS[current()].ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """A message whose English serves in more than one sense ("Show": a show, or show it)."""
+    return TRANSLATIONS[current()].pgettext(context, message)
+
+
 @functools.cache
-def _script_messages() -> tuple[str, ...]:
-    """The messages the pages' scripts write: the strings they pass to `t()`, read from
-    their source the way `pybabel extract` reads them for the catalog."""
-    found: dict[str, None] = {}
+def _script_messages() -> tuple[tuple[str | None, str], ...]:
+    """The messages the pages' scripts write, with their context: the strings they pass to
+    `t()` and `tc()`, read from their source the way `pybabel extract` reads them."""
+    found: dict[tuple[str | None, str], None] = {}
     for path in sorted(SCRIPTS.glob("*.js")):
         with path.open("rb") as source:
-            for _, message, _, _ in extract("javascript", source, keywords={"t": None}):
-                found[str(message)] = None
+            for _, message, _, context in extract("javascript", source, keywords=SCRIPT_KEYWORDS):
+                found[(context, str(message))] = None
     return tuple(found)
 
 
 @functools.cache
 def _script_catalog(lang: str) -> dict[str, str]:
+    """Message (or context, U+0004, message, as gettext keys them) -> its translation."""
     translations = TRANSLATIONS[lang]
-    return {
-        message: translated
-        for message in _script_messages()
-        if (translated := translations.gettext(message)) != message
-    }
+    out = {}
+    for context, message in _script_messages():
+        if context is None:
+            key, translated = message, translations.gettext(message)
+        else:
+            key, translated = f"{context}\x04{message}", translations.pgettext(context, message)
+        if translated != message:
+            out[key] = translated
+    return out
 
 
 def script_text() -> dict[str, str]:
@@ -128,7 +140,9 @@ def script_text() -> dict[str, str]:
 def install(env: Environment) -> None:
     """Gives `env` the i18n extension with the current request's catalog."""
     env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext
+    )
     env.globals["html_lang"] = lambda: HTML_LANG[current()]
     env.globals["current_lang"] = current
     env.globals["script_text"] = script_text

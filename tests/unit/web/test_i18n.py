@@ -60,17 +60,23 @@ def test_dates_and_messages_in_chinese() -> None:
 def test_every_message_the_scripts_write_is_in_chinese_with_the_same_blanks() -> None:
     # A message without a translation would show English on a Chinese page; one whose
     # "{name}" blanks differ would lose a value or show the braces.
-    messages = i18n._script_messages()
-    assert "Sold out" in messages and "{n} left" in messages
+    messages = {
+        message if context is None else f"{context}\x04{message}"
+        for context, message in i18n._script_messages()
+    }
+    assert {"Sold out", "{n} left", "reveal\x04Show"} <= messages
     catalog = i18n._script_catalog("zh")
-    assert sorted(set(messages) - set(catalog)) == []
-    for message, translated in catalog.items():
-        assert sorted(re.findall(r"\{\w+\}", translated)) == sorted(
-            re.findall(r"\{\w+\}", message)
-        ), message
+    assert sorted(messages - set(catalog)) == []
+    for key, translated in catalog.items():
+        assert sorted(re.findall(r"\{\w+\}", translated)) == sorted(re.findall(r"\{\w+\}", key)), (
+            key
+        )
     assert i18n._script_catalog("en") == {}
 
 
 def test_a_chinese_page_carries_the_scripts_catalog(chinese: None) -> None:
     assert i18n.script_text()["Sold out"] == "已售罄"
     assert i18n.script_text()["{n} left"] == "剩 {n} 件"
+    # One English word, two senses: a show, and showing the stream key.
+    assert i18n.gettext("Show") == "直播"
+    assert i18n.script_text()["reveal\x04Show"] == i18n.pgettext("reveal", "Show") == "显示"

@@ -82,12 +82,15 @@
     if (ended) {
       var winner = sides.filter(function (s) { return s.show_id === b.winner_show_id; })[0];
       result = b.draw || !winner
-        ? "A draw, " + sides[0].units + "–" + sides[1].units
-        : winner.host.display_name + " wins, " + Math.max(sides[0].units, sides[1].units) + "–" + Math.min(sides[0].units, sides[1].units);
+        ? t("A draw, {score}", { score: sides[0].units + "–" + sides[1].units })
+        : t("{name} wins, {score}", {
+          name: winner.host.display_name,
+          score: Math.max(sides[0].units, sides[1].units) + "–" + Math.min(sides[0].units, sides[1].units),
+        });
     }
     this.node.replaceChildren(
       el("div", { class: "battle-head" },
-        el("span", { class: "battle-flag", text: "⚔ Battle" }),
+        el("span", { class: "battle-flag", text: "⚔ " + t("Battle") }),
         el("span", { class: "battle-clock", "data-testid": "battle-clock" })),
       rows[0],
       el("div", { class: "battle-bar", "aria-hidden": "true" },
@@ -104,12 +107,12 @@
     var node = this.node.querySelector(".battle-clock");
     if (!node) return;
     if (b.status === "ended") {
-      node.textContent = "Final";
+      node.textContent = t("Final");
       if (b.ended_at && this.serverNow() - Date.parse(b.ended_at) > RESULT_MS) this.apply(null);
       return;
     }
     var left = Date.parse(b.ends_at) - this.serverNow();
-    node.textContent = left > 0 ? clock(left) : "Time!";
+    node.textContent = left > 0 ? clock(left) : t("Time!");
   };
 
   window.HawkerBattle = HawkerBattle;

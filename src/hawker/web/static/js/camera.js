@@ -99,7 +99,7 @@
       }
       if (ws.bufferedAmount > step.bits / 8 * BEHIND_S && rung < LADDER.length - 1) {
         rung++;
-        say("The connection is slow: going down to " + LADDER[rung].height + "p…");
+        say(t("The connection is slow: going down to {height}p…", { height: LADDER[rung].height }));
         restart(0);
       }
     };
@@ -128,12 +128,11 @@
         fit(frame).then(function () {
           if (socket !== ws || !wanted) return;
           record(frame);
-          say("Live from your camera (" + LADDER[rung].height + "p, " +
-              (type.copy ? "H.264" : "VP9") + ").");
+          say(t("Live from your camera ({height}p, {codec}).", { height: LADDER[rung].height, codec: type.copy ? "H.264" : "VP9" }));
         });
       } else if (frame.type === "status") {
         var h = frame.health || {};
-        var text = "Live from your camera";
+        var text = t("Live from your camera");
         if (h.width) text += " · " + h.width + "×" + h.height;
         if (h.fps) text += " · " + h.fps + " fps";
         if (h.bitrate_kbps) text += " · " + Math.round(h.bitrate_kbps) + " kb/s";
@@ -150,13 +149,13 @@
       if (NO_RETRY[event.code]) {
         wanted = false;
         release();
-        say(problem || "The server ended the camera stream.", true);
-        button.textContent = "Go live with camera";
+        say(problem || t("The server ended the camera stream."), true);
+        button.textContent = t("Go live with camera");
         return;
       }
       retries++;
       var wait = Math.min(10000, 500 * Math.pow(2, retries));
-      say("Connection lost; reconnecting in " + Math.round(wait / 1000) + " s…", true);
+      say(t("Connection lost; reconnecting in {n} s…", { n: Math.round(wait / 1000) }), true);
       retryTimer = setTimeout(function () { if (wanted) connect(); }, wait);
     };
   }
@@ -180,17 +179,17 @@
   function start() {
     type = pickType();
     if (!type) {
-      say("This browser cannot record H.264 or VP9 video. Use Chrome or Edge, or stream from OBS.", true);
+      say(t("This browser cannot record H.264 or VP9 video. Use Chrome or Edge, or stream from OBS."), true);
       return;
     }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("The camera needs a secure page (https).", true);
+      say(t("The camera needs a secure page (https)."), true);
       return;
     }
     wanted = true;
     rung = 0;
     button.disabled = true;
-    say("Asking for your camera and microphone…");
+    say(t("Asking for your camera and microphone…"));
     navigator.mediaDevices.getUserMedia({
       video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } },
       audio: { echoCancellation: true, noiseSuppression: true },
@@ -199,15 +198,15 @@
       preview.srcObject = stream;
       preview.hidden = false;
       preview.play().catch(function () {});
-      stream.getVideoTracks()[0].onended = function () { stop("The camera was switched off."); };
+      stream.getVideoTracks()[0].onended = function () { stop(t("The camera was switched off.")); };
       button.disabled = false;
-      button.textContent = "Stop camera";
-      say("Connecting…");
+      button.textContent = t("Stop camera");
+      say(t("Connecting…"));
       connect();
     }).catch(function (err) {
       wanted = false;
       button.disabled = false;
-      say("No camera: " + (err && err.message ? err.message : "permission denied") + ".", true);
+      say(t("No camera: {reason}.", { reason: err && err.message ? err.message : t("permission denied") }), true);
     });
   }
 
@@ -226,8 +225,8 @@
       ws.close(1000, "stopped");
     }
     release();
-    button.textContent = "Go live with camera";
-    say(message || "Camera off. Viewers see the show as reconnecting until you come back.");
+    button.textContent = t("Go live with camera");
+    say(message || t("Camera off. Viewers see the show as reconnecting until you come back."));
   }
 
   button.addEventListener("click", function () {

@@ -52,7 +52,7 @@
   }
 
   function failed(err) {
-    toast(err && err.message ? capital(err.message) : "That did not work. Try again.");
+    toast(err && err.message ? capital(err.message) : t("That did not work. Try again."));
   }
 
   function capital(text) {
@@ -88,7 +88,7 @@
     var ended = state.status === "ended";
     $("cx-chat-input").disabled = ended;
     $("cx-chat-form").querySelector("button").disabled = ended;
-    if (ended) $("cx-chat-input").placeholder = "The show has ended; chat is closed.";
+    if (ended) $("cx-chat-input").placeholder = t("The show has ended; chat is closed.");
     var startDeal = root.querySelector('[data-testid="deal-start"]');
     if (startDeal) startDeal.disabled = state.status !== "live";
     renderBattleControls();
@@ -108,8 +108,8 @@
   // -- the shelf ------------------------------------------------------------------------
 
   function stockText(item) {
-    if (!item.in_stock) return el("span", { class: "out", text: "sold out" });
-    return el("span", { class: item.in_stock < 10 ? "low" : null, text: item.in_stock + " in stock" });
+    if (!item.in_stock) return el("span", { class: "out", text: t("sold out") });
+    return el("span", { class: item.in_stock < 10 ? "low" : null, text: t("{n} in stock", { n: item.in_stock }) });
   }
 
   function shelfItem(item) {
@@ -120,14 +120,14 @@
     var pin = el("button", {
       class: "st-btn small cx-pin", type: "button", "data-testid": "pin-" + item.number,
       "data-listing-id": item.id, disabled: state.status === "ended",
-      text: pinned ? "Unpin" : "Pin",
+      text: pinned ? t("Unpin") : t("Pin"),
     });
     pin.addEventListener("click", function () { togglePin(item.id); });
     var dealButton = null;
     if (manage) {
       dealButton = el("button", {
         class: "st-btn small ghost cx-deal-btn", type: "button", "data-deal-listing": item.id,
-        "data-testid": "deal-" + item.number, disabled: state.status !== "live", text: "⚡ Deal",
+        "data-testid": "deal-" + item.number, disabled: state.status !== "live", text: "⚡ " + t("Deal"),
       });
       dealButton.addEventListener("click", function () { dealOn(item.id); });
     }
@@ -144,7 +144,7 @@
           stockText(item)),
         el("div", {
           class: "cx-req" + (item.requests ? " has" : ""), "data-testid": "requests-" + item.number,
-          text: item.requests + " asked for #" + item.number,
+          text: t("{n} asked for #{number}", { n: item.requests, number: item.number }),
         })),
       el("div", { class: "cx-item-tools" }, dealButton, pin));
   }
@@ -154,8 +154,8 @@
     var list = $("cx-shelf");
     list.replaceChildren();
     if (!state.shelf.length) {
-      var empty = el("li", { class: "st-empty" }, "The shelf is empty. ");
-      if (manage) empty.appendChild(el("a", { href: "/studio/shows/" + showId, text: "Add products." }));
+      var empty = el("li", { class: "st-empty" }, t("The shelf is empty.") + " ");
+      if (manage) empty.appendChild(el("a", { href: "/studio/shows/" + showId, text: t("Add products.") }));
       list.appendChild(empty);
     }
     state.shelf.forEach(function (item) { list.appendChild(shelfItem(item)); });
@@ -179,7 +179,7 @@
     if (!asked.length) {
       list.appendChild(el("li", {
         class: "st-empty", style: { background: "none", border: "0", color: "var(--st-faint)" },
-        text: "No requests yet. Viewers ask with “#3” or “3 please”.",
+        text: t("No requests yet. Viewers ask with “#3” or “3 please”."),
       }));
       return;
     }
@@ -235,16 +235,16 @@
     var staff = m.staff || state.staffIds.has(m.user.id);
     var text = el("div", { class: "cx-msg-text" },
       m.request ? el("span", { class: "cx-badge req", text: "#" + m.request.number }) : null,
-      staff ? el("span", { class: "cx-badge staff", text: m.user.id === hostId ? "Host" : "Staff" }) : null,
+      staff ? el("span", { class: "cx-badge staff", text: m.user.id === hostId ? t("Host") : t("Staff") }) : null,
       el("span", { class: "cx-msg-user", text: m.user.display_name }),
       el("span", { class: "cx-msg-body", text: m.body }));
     var mark = state.sanctioned[m.user.id];
     if (mark) text.appendChild(userMark(mark));
     var tools = el("div", { class: "cx-msg-tools" },
-      el("button", { class: "st-btn ghost", type: "button", "data-act": "hide", "data-testid": "msg-hide", text: "Hide" }));
+      el("button", { class: "st-btn ghost", type: "button", "data-act": "hide", "data-testid": "msg-hide", text: t("Hide") }));
     if (!staff) {
-      tools.appendChild(el("button", { class: "st-btn ghost", type: "button", "data-act": "mute", "data-testid": "msg-mute", text: "Mute 5 min" }));
-      tools.appendChild(el("button", { class: "st-btn danger", type: "button", "data-act": "ban", "data-testid": "msg-ban", text: "Ban" }));
+      tools.appendChild(el("button", { class: "st-btn ghost", type: "button", "data-act": "mute", "data-testid": "msg-mute", text: t("Mute 5 min") }));
+      tools.appendChild(el("button", { class: "st-btn danger", type: "button", "data-act": "ban", "data-testid": "msg-ban", text: t("Ban") }));
     }
     return el("li", {
       class: "cx-msg" + (m.request ? " request" : "") + (staff ? " staff" : ""),
@@ -278,7 +278,7 @@
     var hideButton = tools.querySelector('[data-act="hide"]');
     if (hideButton) hideButton.remove();
     node.querySelector(".cx-msg-text").appendChild(
-      el("span", { class: "cx-badge sanction", text: "hidden", style: { marginLeft: "6px" } }));
+      el("span", { class: "cx-badge sanction", text: t("hidden"), style: { marginLeft: "6px" } }));
   }
 
   function userMark(what) {
@@ -310,15 +310,15 @@
         .catch(failed).then(done);
     } else if (act === "mute") {
       api("PUT", "/shows/" + showId + "/sanctions/" + userId, { mute_seconds: MUTE_SECONDS })
-        .then(function () { toast(name + " is muted for 5 minutes.", true); loadSanctions(); })
+        .then(function () { toast(t("{name} is muted for 5 minutes.", { name: name }), true); loadSanctions(); })
         .catch(failed).then(done);
     } else if (act === "ban") {
-      if (!window.confirm("Ban " + name + " from this show? They are disconnected at once.")) {
+      if (!window.confirm(t("Ban {name} from this show? They are disconnected at once.", { name: name }))) {
         done();
         return;
       }
       api("PUT", "/shows/" + showId + "/sanctions/" + userId, { ban: true })
-        .then(function () { toast(name + " is banned from this show.", true); loadSanctions(); })
+        .then(function () { toast(t("{name} is banned from this show.", { name: name }), true); loadSanctions(); })
         .catch(failed).then(done);
     }
   });
@@ -349,13 +349,13 @@
       state.sanctioned[row.user.id] = what;
       var lift = el("button", {
         class: "st-btn small", type: "button", "data-lift": row.user.id,
-        "data-testid": "lift-" + row.user.id, text: "Lift",
+        "data-testid": "lift-" + row.user.id, text: t("Lift"),
       });
       list.appendChild(el("li", { "data-user-id": row.user.id },
         el("span", { class: "who" }, row.user.display_name + " ", el("span", { class: "what", text: what })),
         lift));
     });
-    if (!rows.length) list.appendChild(el("li", { class: "st-empty", text: "Nobody is muted or banned." }));
+    if (!rows.length) list.appendChild(el("li", { class: "st-empty", text: t("Nobody is muted or banned.") }));
   }
 
   function loadSanctions() {
@@ -384,9 +384,9 @@
       state.staffIds.add(u.id);
       list.appendChild(el("li", { "data-user-id": u.id },
         el("span", { class: "who", text: u.display_name }),
-        manage ? el("button", { class: "st-btn small ghost", type: "button", "data-remove-mod": u.id, text: "Remove" }) : null));
+        manage ? el("button", { class: "st-btn small ghost", type: "button", "data-remove-mod": u.id, text: t("Remove") }) : null));
     });
-    if (!users.length) list.appendChild(el("li", { class: "st-empty", text: "No moderators yet." }));
+    if (!users.length) list.appendChild(el("li", { class: "st-empty", text: t("No moderators yet.") }));
   }
 
   function loadModerators() {
@@ -412,7 +412,7 @@
       api("POST", "/shows/" + showId + "/moderators", { email: email })
         .then(function (user) {
           input.value = "";
-          toast(user.display_name + " can now moderate this show.", true);
+          toast(t("{name} can now moderate this show.", { name: user.display_name }), true);
           return loadModerators();
         })
         .catch(failed);
@@ -445,7 +445,7 @@
       .then(function (settings) {
         $("cx-words").value = settings.banned_words.join("\n");
         var n = settings.banned_words.length;
-        setText("cx-words-saved", "Saved · " + n + " word" + (n === 1 ? "" : "s"));
+        setText("cx-words-saved", n === 1 ? t("Saved · 1 word") : t("Saved · {n} words", { n: n }));
       })
       .catch(failed);
   });
@@ -456,7 +456,7 @@
   var goLive = $("cx-go-live");
   if (goLive) {
     goLive.addEventListener("click", function () {
-      if (!window.confirm("Go live now? Viewers will see the show as on air.")) return;
+      if (!window.confirm(t("Go live now? Viewers will see the show as on air."))) return;
       goLive.disabled = true;
       api("POST", "/shows/" + showId + "/live")
         .then(function (show) { state.status = show.status; renderStatus(); })
@@ -467,7 +467,7 @@
   var end = $("cx-end");
   if (end) {
     end.addEventListener("click", function () {
-      if (!window.confirm("End the show for everyone? This cannot be undone.")) return;
+      if (!window.confirm(t("End the show for everyone? This cannot be undone."))) return;
       end.disabled = true;
       api("POST", "/shows/" + showId + "/end")
         .then(function (show) { state.status = show.status; renderStatus(); renderShelf(); })
@@ -482,23 +482,23 @@
     showKey.addEventListener("click", function () {
       if (keyShown) {
         setText("cx-key", "••••••••••••••••");
-        showKey.textContent = "Show";
+        showKey.textContent = tc("reveal", "Show");
         keyShown = false;
         return;
       }
       api("GET", "/shows/" + showId + "/stream-key").then(function (out) {
         setText("cx-key", out.stream_key);
-        showKey.textContent = "Hide";
+        showKey.textContent = t("Hide");
         keyShown = true;
       }).catch(failed);
     });
     $("cx-key-rotate").addEventListener("click", function () {
-      if (!window.confirm("Make a new stream key? The old one stops working at once.")) return;
+      if (!window.confirm(t("Make a new stream key? The old one stops working at once."))) return;
       api("POST", "/shows/" + showId + "/stream-key").then(function (out) {
         setText("cx-key", out.stream_key);
-        showKey.textContent = "Hide";
+        showKey.textContent = t("Hide");
         keyShown = true;
-        toast("New stream key made; update your encoder.", true);
+        toast(t("New stream key made; update your encoder."), true);
       }).catch(failed);
     });
   }
@@ -522,7 +522,7 @@
     setText("cx-units", f.units);
     setText("cx-opm", f.orders_per_minute);
     setText("cx-gmv", money(f.gmv));
-    setText("cx-orders", f.orders + " paid order" + (f.orders === 1 ? "" : "s"));
+    setText("cx-orders", f.orders === 1 ? t("1 paid order") : t("{n} paid orders", { n: f.orders }));
     var box = root.querySelector(".cx-sales");
     if (box) {
       box.classList.remove("bump");
@@ -539,7 +539,7 @@
     return d.left <= 0 ? "sold_out" : "running";
   }
 
-  var DEAL_WORDS = { scheduled: "starts in", running: "ends in", sold_out: "sold out", ended: "ended" };
+  var DEAL_WORDS = { sold_out: t("sold out"), ended: t("ended") };
 
   function renderDeals() {
     var list = $("cx-deals");
@@ -553,11 +553,11 @@
       if (st === "ended" && shown >= 1) return;
       shown += 1;
       var item = findListing(d.listing_id);
-      var end = el("button", { class: "st-btn small danger", type: "button", "data-testid": "deal-end-" + d.id, text: "End" });
+      var end = el("button", { class: "st-btn small danger", type: "button", "data-testid": "deal-end-" + d.id, text: t("End") });
       end.addEventListener("click", function () {
         end.disabled = true;
         api("POST", "/shows/" + showId + "/deals/" + d.id + "/end")
-          .then(function (out) { state.deals[out.id] = out; renderDeals(); toast("Deal ended; unsold units are back on the shelf.", true); })
+          .then(function (out) { state.deals[out.id] = out; renderDeals(); toast(t("Deal ended; unsold units are back on the shelf."), true); })
           .catch(function (err) { end.disabled = false; failed(err); });
       });
       var sold = d.quantity ? Math.round(100 * (d.quantity - d.left) / d.quantity) : 100;
@@ -568,17 +568,17 @@
           d.list_price ? el("s", { text: money(d.list_price) }) : null),
         el("div", { class: "cx-deal-bar" }, el("span", { style: { width: (st === "sold_out" ? 100 : sold) + "%" } })),
         el("div", { class: "cx-deal-foot" },
-          el("span", { class: "cx-deal-left", "data-testid": "deal-left-" + d.id, text: d.left + " / " + d.quantity + " left" }),
+          el("span", { class: "cx-deal-left", "data-testid": "deal-left-" + d.id, text: t("{left} / {quantity} left", { left: d.left, quantity: d.quantity }) }),
           el("span", { class: "cx-deal-clock", "data-deal-clock": d.id, text: dealClock(d) }),
           st === "running" || st === "scheduled" ? end : null)));
     });
-    if (!shown) list.appendChild(el("li", { class: "st-empty", text: "No deal running. Pick an item below, or ⚡ Deal on the shelf." }));
+    if (!shown) list.appendChild(el("li", { class: "st-empty", text: t("No deal running. Pick an item below, or ⚡ Deal on the shelf.") }));
   }
 
   function dealClock(d) {
     var st = dealState(d);
-    if (st === "scheduled") return DEAL_WORDS[st] + " " + clock(Date.parse(d.starts_at) - serverNow());
-    if (st === "running") return DEAL_WORDS[st] + " " + clock(Date.parse(d.ends_at) - serverNow());
+    if (st === "scheduled") return t("starts in {time}", { time: clock(Date.parse(d.starts_at) - serverNow()) });
+    if (st === "running") return t("ends in {time}", { time: clock(Date.parse(d.ends_at) - serverNow()) });
     return DEAL_WORDS[st];
   }
 
@@ -617,10 +617,10 @@
     select.replaceChildren();
     if (!item) return;
     item.variants.forEach(function (v) {
-      select.appendChild(el("option", { value: v.id, text: v.name + " · " + v.stock + " left" }));
+      select.appendChild(el("option", { value: v.id, text: v.name + " · " + t("{n} left", { n: v.stock }) }));
     });
     if (chosen && item.variants.some(function (v) { return v.id === chosen; })) select.value = String(chosen);
-    setText("cx-deal-hint", "Shelf price " + money(item.price) + ". The deal's units come out of this variant's stock; what does not sell goes back.");
+    setText("cx-deal-hint", t("Shelf price {price}. The deal's units come out of this variant's stock; what does not sell goes back.", { price: money(item.price) }));
   }
 
   function dealOn(listingId) {
@@ -651,14 +651,14 @@
         state.deals[deal.id] = deal;
         renderDeals();
         f.price.value = "";
-        toast("Deal on #" + deal.number + " is " + (deal.status === "running" ? "live" : "counting down") + ".", true);
+        toast(deal.status === "running" ? t("Deal on #{number} is live.", { number: deal.number }) : t("Deal on #{number} is counting down.", { number: deal.number }), true);
       }).catch(failed).then(function () { button.disabled = state.status !== "live"; });
     });
   }
 
   function couponValue(c) {
-    if (c.percent_off) return c.percent_off + "% off";
-    if (c.amount_off) return money(c.amount_off) + " off";
+    if (c.percent_off) return t("{percent}% off", { percent: c.percent_off });
+    if (c.amount_off) return t("{amount} off", { amount: money(c.amount_off) });
     return "";
   }
 
@@ -668,26 +668,26 @@
     list.replaceChildren();
     state.coupons.forEach(function (c) {
       var meta = couponValue(c);
-      if (c.min_spend && Number(c.min_spend.amount) > 0) meta += " over " + money(c.min_spend);
+      if (c.min_spend && Number(c.min_spend.amount) > 0) meta += t(" over {amount}", { amount: money(c.min_spend) });
       var right;
       if (c.claim_limit && c.dropped) {
-        right = el("span", { class: "what", "data-testid": "coupon-claims-" + c.id, text: (c.claims_left !== undefined ? c.claims_left : c.claim_limit) + " / " + c.claim_limit + " left" });
+        right = el("span", { class: "what", "data-testid": "coupon-claims-" + c.id, text: t("{left} / {quantity} left", { left: c.claims_left !== undefined ? c.claims_left : c.claim_limit, quantity: c.claim_limit }) });
       } else if (c.claim_limit) {
-        right = el("button", { class: "st-btn small primary", type: "button", "data-testid": "coupon-drop-" + c.id, text: "Drop", disabled: state.status !== "live" });
+        right = el("button", { class: "st-btn small primary", type: "button", "data-testid": "coupon-drop-" + c.id, text: t("Drop"), disabled: state.status !== "live" });
         right.addEventListener("click", function () {
           right.disabled = true;
           api("POST", "/shows/" + showId + "/coupons/" + c.id + "/drop")
-            .then(function (out) { replaceCoupon(out); toast(c.code + " dropped: the first " + c.claim_limit + " viewers can claim it.", true); })
+            .then(function (out) { replaceCoupon(out); toast(t("{code} dropped: the first {n} viewers can claim it.", { code: c.code, n: c.claim_limit }), true); })
             .catch(function (err) { right.disabled = false; failed(err); });
         });
       } else {
-        right = el("span", { class: "what", text: "code" });
+        right = el("span", { class: "what", text: t("code") });
       }
       list.appendChild(el("li", { "data-coupon-id": c.id, "data-testid": "coupon-row-" + c.id },
         el("span", { class: "who" }, el("b", { class: "cx-code", text: c.code }), " ", el("span", { class: "what", text: meta })),
         right));
     });
-    if (!state.coupons.length) list.appendChild(el("li", { class: "st-empty", text: "No coupons yet." }));
+    if (!state.coupons.length) list.appendChild(el("li", { class: "st-empty", text: t("No coupons yet.") }));
   }
 
   function replaceCoupon(c) {
@@ -748,11 +748,11 @@
   var streamBox = $("cx-stream");
   var preview = null;
   var STREAM_WORDS = {
-    offline: "Offline", streaming: "On air", reconnecting: "Reconnecting", ended: "Ended",
+    offline: t("Offline"), streaming: tc("stream state", "On air"), reconnecting: t("Reconnecting"), ended: t("Ended"),
   };
   var STREAM_HINTS = {
-    offline: "Waiting for your encoder: start streaming in OBS with the server and key below.",
-    reconnecting: "Your encoder dropped. Viewers see “reconnecting”; the show carries on in the same recording when it is back.",
+    offline: t("Waiting for your encoder: start streaming in OBS with the server and key below."),
+    reconnecting: t("Your encoder dropped. Viewers see “reconnecting”; the show carries on in the same recording when it is back."),
   };
   var streamState = null;
 
@@ -779,10 +779,10 @@
       now: serverNow,
       onState: function (s) {
         if (s === "playing") previewNote("");
-        else if (s === "waiting") previewNote("No picture yet");
-        else if (s === "reconnecting") previewNote("Reconnecting…");
-        else if (s === "ended") previewNote("The stream has ended");
-        else if (s === "error") previewNote("This browser cannot play the preview");
+        else if (s === "waiting") previewNote(t("No picture yet"));
+        else if (s === "reconnecting") previewNote(t("Reconnecting…"));
+        else if (s === "ended") previewNote(t("The stream has ended"));
+        else if (s === "error") previewNote(t("This browser cannot play the preview"));
       },
     });
     preview.load(streamBox.dataset.liveUrl);
@@ -797,7 +797,7 @@
     var node = $("cx-preview-behind");
     var behind = preview && preview.state === "playing" ? preview.behind() : null;
     node.hidden = behind === null;
-    if (behind !== null) node.textContent = "viewers ≈ " + behind.toFixed(1) + " s behind";
+    if (behind !== null) node.textContent = t("viewers ≈ {n} s behind", { n: behind.toFixed(1) });
   }, 1000);
 
   function renderStream(st) {
@@ -807,7 +807,7 @@
     pill.textContent = STREAM_WORDS[state_] || state_;
     pill.className = "cx-stream-state " + state_;
     var problem = st.problem ? capital(st.problem) + "." : STREAM_HINTS[state_] || "";
-    if (!st.ingest_enabled && state_ === "offline") problem = "Video ingest is off on this server.";
+    if (!st.ingest_enabled && state_ === "offline") problem = t("Video ingest is off on this server.");
     var p = $("cx-stream-problem");
     p.textContent = problem;
     p.hidden = !problem;
@@ -821,22 +821,22 @@
     var picture = h.width && h.height ? h.width + "×" + h.height : "";
     if (h.video_codec) picture += (picture ? " " : "") + h.video_codec;
     if (h.audio_codec) picture += " + " + h.audio_codec;
-    if (h.transcoding) picture += " (re-encoded)";
+    if (h.transcoding) picture += " " + t("(re-encoded)");
     setText("cx-h-picture", picture || "–");
-    setText("cx-h-keys", h.keyframe_interval_s ? "every " + h.keyframe_interval_s.toFixed(1) + " s" : "–");
+    setText("cx-h-keys", h.keyframe_interval_s ? t("every {n} s", { n: h.keyframe_interval_s.toFixed(1) }) : "–");
     $("cx-h-keys").classList.toggle("warn", !!h.keyframe_interval_s && h.keyframe_interval_s > 2.1);
     var warnings = (h.warnings || []).slice();
     if (h.keyframe_interval_s && h.keyframe_interval_s > 2.1) {
-      warnings.push("Keyframes come every " + h.keyframe_interval_s.toFixed(1) + " s: set the keyframe interval to 1 s for low latency");
+      warnings.push(t("Keyframes come every {n} s: set the keyframe interval to 1 s for low latency", { n: h.keyframe_interval_s.toFixed(1) }));
     }
     var list = $("cx-stream-warnings");
     list.replaceChildren();
     warnings.forEach(function (w) { list.appendChild(el("li", { text: capital(w) })); });
     list.hidden = !warnings.length;
     if (live || state_ === "reconnecting") startPreview();
-    if (state_ === "offline" && !preview) previewNote("No picture yet");
+    if (state_ === "offline" && !preview) previewNote(t("No picture yet"));
     if (state_ === "ended") {
-      previewNote(preview ? "" : "The show has ended");
+      previewNote(preview ? "" : t("The show has ended"));
       $("cx-cover").disabled = true;
     }
   }
@@ -863,24 +863,24 @@
   if (coverButton) {
     coverButton.addEventListener("click", function () {
       coverButton.disabled = true;
-      coverButton.textContent = "Taking the frame…";
+      coverButton.textContent = t("Taking the frame…");
       api("POST", "/shows/" + showId + "/cover-from-stream").then(function (out) {
         var img = $("cx-cover-img");
         img.src = out.cover_url;
         img.hidden = false;
         $("cx-preview").poster = out.cover_url;
-        toast("The current frame is now the show's cover.", true);
+        toast(t("The current frame is now the show's cover."), true);
       }).catch(function (err) {
-        toast(err.code === "no_stream" ? "No picture yet: start streaming first." : err.message ? capital(err.message) : "That did not work.");
+        toast(err.code === "no_stream" ? t("No picture yet: start streaming first.") : err.message ? capital(err.message) : t("That did not work."));
       }).then(function () {
         coverButton.disabled = state.status === "ended";
-        coverButton.textContent = "Use current frame as cover";
+        coverButton.textContent = t("Use current frame as cover");
       });
     });
   }
 
   function copyText(text, what) {
-    var done = function () { toast(what + " copied.", true); };
+    var done = function () { toast(t("{what} copied.", { what: what }), true); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
     } else {
@@ -901,14 +901,14 @@
 
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
-      copyText($(button.dataset.copy).textContent.trim(), "Server address");
+      copyText($(button.dataset.copy).textContent.trim(), t("Server address"));
     });
   });
   var keyCopy = $("cx-key-copy");
   if (keyCopy) {
     keyCopy.addEventListener("click", function () {
       api("GET", "/shows/" + showId + "/stream-key").then(function (out) {
-        copyText(out.stream_key, "Stream key");
+        copyText(out.stream_key, t("Stream key"));
       }).catch(failed);
     });
   }
@@ -944,7 +944,7 @@
         return el("option", { value: s.id, text: s.title + " · " + s.host.display_name });
       });
       select.replaceChildren.apply(select, [el("option", {
-        value: "", text: options.length ? "Another show on air…" : "No other show is on air",
+        value: "", text: options.length ? t("Another show on air…") : t("No other show is on air"),
       })].concat(options));
       if (chosen) select.value = chosen;
     }).catch(function () {});
@@ -957,7 +957,7 @@
     battleForm.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var opponent = Number($("cx-battle-opponent").value);
-      if (!opponent) return toast("Pick the show to battle against.");
+      if (!opponent) return toast(t("Pick the show to battle against."));
       var button = $("cx-battle-start");
       button.disabled = true;
       api("POST", "/battles", {
@@ -966,7 +966,7 @@
         duration_seconds: Number(battleForm.elements.duration_seconds.value),
       }).then(function (b) {
         applyBattle(b);
-        toast("The battle is on.", true);
+        toast(t("The battle is on."), true);
       }).catch(failed).then(renderBattleControls);
     });
     $("cx-battle-end").addEventListener("click", function () {
@@ -1092,7 +1092,7 @@
   function onError(err) {
     var what = err && err.ref !== undefined ? state.pending[err.ref] : null;
     if (err && err.ref !== undefined) delete state.pending[err.ref];
-    var text = capital((err && err.message) || "Something went wrong.");
+    var text = capital((err && err.message) || t("Something went wrong."));
     if (what === "chat" || (err && err.code === "offline")) {
       setText("cx-chat-error", text);
     } else {

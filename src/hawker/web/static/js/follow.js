@@ -29,6 +29,6 @@
   }
 
   var follow = document.getElementById("follow");
-  if (follow) wire(follow, "/hosts/" + follow.dataset.hostId + "/follow", "following", "Following", "Follow");
-  wire(document.getElementById("remind"), "/shows/" + showId + "/reminder", "reminder", "Reminder set", "Remind me");
+  if (follow) wire(follow, "/hosts/" + follow.dataset.hostId + "/follow", "following", t("Following"), t("Follow"));
+  wire(document.getElementById("remind"), "/shows/" + showId + "/reminder", "reminder", t("Reminder set"), t("Remind me"));
 })();

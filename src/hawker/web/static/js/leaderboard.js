@@ -14,7 +14,7 @@
   var el = Hawker.el;
   var id = root.dataset.competitionId;
   var POLL_MS = 3000;
-  var WORDS = { upcoming: "Starts soon", running: "Live", closing: "Counting", final: "Final" };
+  var WORDS = { upcoming: t("Starts soon"), running: t("Live"), closing: t("Counting"), final: t("Final") };
 
   var state = {
     status: root.dataset.status,
@@ -74,8 +74,8 @@
     if (c.status === "final") {
       var names = c.winners.map(function (w) { return w.name; }).join(", ");
       winners.textContent = c.winners.length
-        ? "🏆 " + (c.winners.length > 1 ? "Winners" : "Winner") + ": " + names
-        : "No winner: nothing sold in this competition.";
+        ? "🏆 " + (c.winners.length > 1 ? t("Winners: {names}", { names: names }) : t("Winner: {names}", { names: names }))
+        : t("No winner: nothing sold in this competition.");
     }
     tick();
   }

@@ -108,8 +108,8 @@
       if (ev.code === CLOSE_BANNED || ev.code === CLOSE_NOT_FOUND) {
         var code = ev.code === CLOSE_BANNED ? "banned" : "not_found";
         var message = ev.code === CLOSE_BANNED
-          ? "You are banned from this show."
-          : "This show does not exist.";
+          ? t("You are banned from this show.")
+          : t("This show does not exist.");
         self.fatal = self.fatal || { code: code, message: message };
         self.closed = true;
         self.onStatus(code);
@@ -221,7 +221,7 @@
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(out));
     } else {
-      this.onError({ code: "offline", message: "Not connected; trying again…", ref: this.ref });
+      this.onError({ code: "offline", message: t("Not connected; trying again…"), ref: this.ref });
     }
     return this.ref;
   };

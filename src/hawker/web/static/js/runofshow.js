@@ -94,12 +94,12 @@
     say("");
     api("POST", "/shows/" + showId + "/run/" + seg.id + "/apply").then(function (out) {
       apply(out.run);
-      say("Applied “" + seg.title + "”.");
+      say(t("Applied “{title}”.", { title: seg.title }));
     }).catch(failed).then(function () { delete applying[seg.id]; });
   }
 
   function failed(err) {
-    say(err && err.message ? err.message.charAt(0).toUpperCase() + err.message.slice(1) : "That did not work.");
+    say(err && err.message ? err.message.charAt(0).toUpperCase() + err.message.slice(1) : t("That did not work."));
   }
 
   function tool(text, testid, onClick, disabled) {
@@ -114,8 +114,8 @@
     list.replaceChildren();
     if (!run || !run.segments.length) {
       list.appendChild(el("li", { class: "st-empty", text: manage
-        ? "No segments yet. Plan the show below: what to pin and which deal, minute by minute."
-        : "No run of show for this show." }));
+        ? t("No segments yet. Plan the show below: what to pin and which deal, minute by minute.")
+        : t("No run of show for this show.") }));
     }
     var segments = run ? run.segments : [];
     var nowIndex = which.now ? segments.indexOf(which.now) : -1;
@@ -126,7 +126,7 @@
       var when = seg.offset_seconds !== null ? "+" + span(seg.offset_seconds) : clock(at(seg));
       var tools = el("span", { class: "cx-run-tools" });
       if (manage) {
-        tools.appendChild(tool("Apply", "run-apply-" + seg.id, function () { applyStep(seg); },
+        tools.appendChild(tool(tc("run of show", "Apply"), "run-apply-" + seg.id, function () { applyStep(seg); },
                                run.status !== "live"));
         tools.appendChild(tool("−5", "run-earlier-" + seg.id, function () { move(seg, -MOVE_S); }));
         tools.appendChild(tool("+5", "run-later-" + seg.id, function () { move(seg, MOVE_S); }));
@@ -182,8 +182,8 @@
   function apply(next) {
     if (!next || !Array.isArray(next.segments)) return;
     run = next;
-    var t = Date.parse(next.server_time);
-    if (!isNaN(t)) offset = t - Date.now();
+    var serverTime = Date.parse(next.server_time);
+    if (!isNaN(serverTime)) offset = serverTime - Date.now();
     render();
   }
 

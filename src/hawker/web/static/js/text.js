@@ -2,6 +2,8 @@
  *
  *   t("Sold out")                    -> "已售罄" on a Chinese page
  *   t("{n} left", { n: 3 })          -> "3 left", or its translation, "{n}" filled in
+ *   tc("reveal", "Show")             -> a message whose English serves in more than one
+ *                                       sense, told apart by a context (gettext's pgettext)
  *
  * The page gives its catalog as JSON in <script id="hawker-text"> (web/i18n.py finds the
  * messages by reading the t() calls in static/js); a message it does not hold stays as
@@ -10,11 +12,17 @@
 (function () {
   var node = document.getElementById("hawker-text");
   var catalog = node ? JSON.parse(node.textContent) : {};
-  window.t = function (message, values) {
-    var text = Object.prototype.hasOwnProperty.call(catalog, message) ? catalog[message] : message;
+  function fill(text, values) {
     if (!values) return text;
     return text.replace(/\{(\w+)\}/g, function (whole, name) {
       return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
     });
+  }
+  function find(key, message) {
+    return Object.prototype.hasOwnProperty.call(catalog, key) ? catalog[key] : message;
+  }
+  window.t = function (message, values) { return fill(find(message, message), values); };
+  window.tc = function (context, message, values) {
+    return fill(find(context + "\u0004" + message, message), values);
   };
 })();
