@@ -32,14 +32,21 @@ def buy_and_pay(world: World, show_id: int, listing_id: int, quantity: int) -> d
     return order
 
 
-def test_a_brand_pricing_in_yuan_sells_in_a_dollar_show(world: World) -> None:
+def yuan_brand(world: World, name: str) -> tuple[Person, Person, Person, dict[str, Any], int]:
+    """An admin, a host, and a merchant whose brand prices in yuan a scarf at 99.00 CNY;
+    the brand and the scarf's product id."""
     admin = world.person("Admin", admin=True)
     host = world.person("Host", host=True)
     merchant = world.person("Merchant")
     brand = merchant.post(
-        "/brands", json={"name": f"Silk {uuid.uuid4().hex[:8]}", "currency": "CNY"}
+        "/brands", json={"name": f"{name} {uuid.uuid4().hex[:8]}", "currency": "CNY"}
     ).json()
-    scarf = product(merchant, brand["id"], "Silk scarf", "scarves", "99.00")
+    scarf = product(merchant, brand["id"], f"{name} scarf", "scarves", "99.00")
+    return admin, host, merchant, brand, scarf
+
+
+def test_a_brand_pricing_in_yuan_sells_in_a_dollar_show(world: World) -> None:
+    admin, host, merchant, brand, scarf = yuan_brand(world, "Silk")
     offer = {
         "brand_id": brand["id"],
         "host_id": host.id,
@@ -150,13 +157,7 @@ def test_a_brand_pricing_in_yuan_sells_in_a_dollar_show(world: World) -> None:
 def test_a_brand_coupon_in_yuan_applies_in_a_dollar_show_at_the_listing_rate(
     world: World,
 ) -> None:
-    admin = world.person("Admin", admin=True)
-    host = world.person("Host", host=True)
-    merchant = world.person("Merchant")
-    brand = merchant.post(
-        "/brands", json={"name": f"Jade {uuid.uuid4().hex[:8]}", "currency": "CNY"}
-    ).json()
-    scarf = product(merchant, brand["id"], "Jade scarf", "scarves", "99.00")
+    admin, host, merchant, brand, scarf = yuan_brand(world, "Jade")
     code = f"JADE{uuid.uuid4().hex[:6]}".upper()
     r = merchant.post(
         "/coupons",
