@@ -7,9 +7,10 @@ calls `_()`, `money()` and `when()` need no argument for it.
 
 Messages are gettext: `{{ _("Sign in") }}` and `{% trans %}` in templates (Jinja's i18n
 extension, newstyle), and `t("Sold out")` in the pages' scripts (static/js/text.js), whose
-translations each page carries. The values filled into a message are escaped; the translation itself
-is trusted as markup, so a catalog holds no HTML and writes "&" as "&amp;". The Chinese
-catalog is `locale/zh/LC_MESSAGES/messages.po`, compiled in memory when this module loads.
+translations each page carries. The values filled into a message are escaped; the
+translation itself is trusted as markup, so a catalog holds no HTML and writes "&" as
+"&amp;". The Chinese catalog is `locale/zh/LC_MESSAGES/messages.po`, compiled in memory
+when this module loads.
 """
 
 from __future__ import annotations
