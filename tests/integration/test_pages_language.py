@@ -247,7 +247,11 @@ IN_CHINESE: dict[str, tuple[str, list[str], list[str]]] = {
     "calendars": ("agent", ["日历", "机构"], ["Calendars", ">agency<"]),
     "calendar": ("agent", ["更早", "时间为 UTC"], ["Earlier", "times in UTC"]),
     "report": ("host", ["观众峰值", "热销商品"], ["Peak viewers", "Top items"]),
-    "dashboard": ("agent", ["各场直播对比", "下载 CSV"], ["Across shows", "Download CSV"]),
+    "dashboard": (
+        "agent",
+        ["各场直播对比", "下载 CSV", ">显示</button>", ">开播时间</th>"],
+        ["Across shows", "Download CSV"],
+    ),
     "competitions": ("agent", ["销售比赛", "排名依据"], ["Sales competitions", "Ranked by"]),
     "competition": ("agent", ["净成交额", "获胜者"], ["Net GMV", "Ranked by"]),
     "studio": ("host", ["直播中", "开始时间"], ["On air", "Starts at"]),
