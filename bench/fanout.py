@@ -595,10 +595,10 @@ async def every(
 ) -> None:
     """Call `act(i)` `rate` times a second for `seconds`, on an absolute schedule, the first
     `phase` of a period in."""
-    start = time.monotonic() + phase / rate
+    start = time.monotonic()
     for i in itertools.count():
-        due = start + i / rate
-        if due - start >= seconds - phase / rate:
+        due = start + (i + phase) / rate
+        if due - start >= seconds:
             return
         delay = due - time.monotonic()
         if delay > 0:

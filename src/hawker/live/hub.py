@@ -449,6 +449,12 @@ class Room:
             self._timer.cancel()
             self._timer = None
 
+    @property
+    def audience(self) -> int:
+        """Its viewers: the host's and the moderators' sockets are not the audience (nor
+        are they in the watch sessions)."""
+        return len(self.connections) - len(self._staff)
+
     def _detach(self, connection: Connection) -> None:
         """No more frames for it (closed)."""
         connection.plain = False
@@ -683,10 +689,9 @@ class Hub:
             self._priority.moves -= 1
 
     def count(self, show_id: int) -> int:
-        """The audience this process serves in the show: the host's and the moderators'
-        sockets are not in it (nor in the watch sessions)."""
+        """The audience this process serves in the show (`Room.audience`)."""
         room = self.rooms.get(show_id)
-        return len(room.connections) - len(room._staff) if room else 0
+        return room.audience if room else 0
 
     async def close(self) -> None:
         for show_id, room in list(self.rooms.items()):

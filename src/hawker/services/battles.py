@@ -24,7 +24,7 @@ from hawker.domain.roles import Actor, check_may_run_battle, check_signed_in
 from hawker.live import events
 from hawker.services.accounts import utcnow
 from hawker.services.context import Context
-from hawker.services.shows import LIVE, access_show, show_facts
+from hawker.services.shows import LIVE, show_with_facts
 from hawker.store.tables import Battle, Order, Show, User
 
 RUNNING, ENDED = BattleStatus.RUNNING.value, BattleStatus.ENDED.value
@@ -41,8 +41,9 @@ async def do_start_battle(
     air, neither of which is in a battle already."""
     rules.check_battle(show_id, opponent_show_id, duration_seconds)
     async with ctx.db.session() as s:
-        shows = [await access_show(s, show_id), await access_show(s, opponent_show_id)]
-        check_may_run_battle(actor, tuple([await show_facts(s, show) for show in shows]))
+        both = [await show_with_facts(s, show_id), await show_with_facts(s, opponent_show_id)]
+        check_may_run_battle(actor, tuple(facts for _, facts in both))
+        shows = [show for show, _ in both]
         user_id = check_signed_in(actor)
         # Both rows locked, in id order (no deadlock with a battle started the other way
         # round), so two battles for one show cannot both pass the check below.
@@ -101,8 +102,8 @@ async def do_end_battle(ctx: Context, actor: Actor, battle_id: int) -> dict[str,
     rooms at once. Ending one that is over already changes nothing."""
     async with ctx.db.session() as s:
         battle = await access_battle(s, battle_id)
-        shows = [await access_show(s, battle.show_a_id), await access_show(s, battle.show_b_id)]
-        check_may_run_battle(actor, tuple([await show_facts(s, show) for show in shows]))
+        sides = (battle.show_a_id, battle.show_b_id)
+        check_may_run_battle(actor, tuple([(await show_with_facts(s, i))[1] for i in sides]))
         now = utcnow()
         await s.execute(
             update(Battle)

@@ -59,41 +59,28 @@ def _ids_of(column: Any, *where: Any) -> Any:
     return select(func.aggregate_strings(cast(column, String), ",")).where(*where).scalar_subquery()
 
 
-def _runners(show_id: Any, host_id: Any) -> tuple[Any, Any]:
-    """Who runs a show besides its host, as two texts of ids: its moderators and its
-    host's agencies."""
-    return (
-        _ids_of(ShowModerator.user_id, ShowModerator.show_id == show_id),
-        _ids_of(AgencyHost.agency_id, AgencyHost.host_id == host_id),
-    )
-
-
-def _facts(host_id: int, moderators: str | None, agencies: str | None) -> ShowFacts:
-    def ids(text: str | None) -> frozenset[int]:
-        return frozenset(int(i) for i in text.split(",")) if text else frozenset()
-
-    return ShowFacts(host_id, ids(moderators), ids(agencies))
-
-
-async def show_facts(s: AsyncSession, show: Show) -> ShowFacts:
-    """Who runs a show already loaded besides its host, in one round trip."""
-    moderators, agencies = (await s.execute(select(*_runners(show.id, show.host_id)))).one()
-    return _facts(show.host_id, moderators, agencies)
+def _ids(text: str | None) -> frozenset[int]:
+    return frozenset(int(i) for i in text.split(",")) if text else frozenset()
 
 
 async def show_with_facts(
     s: AsyncSession, show_id: int, *, lock: bool = False
 ) -> tuple[Show, ShowFacts]:
-    """A show and who runs it besides its host, in one round trip: every staff action asks,
-    and a pin waits for each of its round trips in turn. `lock` as in `access_show`."""
-    query = select(Show, *_runners(Show.id, Show.host_id)).where(Show.id == show_id)
+    """A show and who runs it besides its host (its moderators, its host's agencies), in one
+    round trip: every staff action asks, and a pin waits for each of its round trips in
+    turn. `lock` as in `access_show`."""
+    query = select(
+        Show,
+        _ids_of(ShowModerator.user_id, ShowModerator.show_id == Show.id),
+        _ids_of(AgencyHost.agency_id, AgencyHost.host_id == Show.host_id),
+    ).where(Show.id == show_id)
     if lock:
         query = query.with_for_update(key_share=True, of=Show)
     row = (await s.execute(query)).one_or_none()
     if row is None:
         raise NotFound(f"no show {show_id}", code="show_not_found")
     show, moderators, agencies = row
-    return show, _facts(show.host_id, moderators, agencies)
+    return show, ShowFacts(show.host_id, _ids(moderators), _ids(agencies))
 
 
 async def access_show_for(
